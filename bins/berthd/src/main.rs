@@ -1,0 +1,100 @@
+//! berthd: serves the Docker Engine API on unix and TCP sockets.
+
+mod api_error;
+mod config;
+mod query;
+mod routes;
+mod server;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::Request;
+use axum::ServiceExt;
+use berth_engine::{Engine, EngineConfig};
+use clap::Parser;
+use tower::Layer;
+
+use config::{parse_host, Flags, Listen, Settings};
+
+fn main() -> anyhow::Result<()> {
+    let settings = Settings::from_flags(Flags::parse())?;
+    init_logging(&settings.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(settings))
+}
+
+fn init_logging(level: &str) {
+    let level = match level {
+        "fatal" | "panic" => "error",
+        other => other,
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},h2=warn,hyper=warn,reqwest=warn,rustls=warn")));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.exec_root).with_context(|| format!("creating {}", settings.exec_root.display()))?;
+    if let Some(pidfile) = &settings.pidfile {
+        std::fs::write(pidfile, std::process::id().to_string()).with_context(|| format!("writing {}", pidfile.display()))?;
+    }
+    let engine = Engine::open(EngineConfig {
+        data_root: settings.data_root.clone(),
+        exec_root: settings.exec_root.clone(),
+        insecure_registries: settings.insecure_registries.clone(),
+        labels: settings.labels.clone(),
+    })
+    .map_err(|e| anyhow::anyhow!("opening the engine at {}: {e}", settings.data_root.display()))?;
+    let engine = Arc::new(engine);
+    let router = routes::router(engine).fallback(server::not_found);
+    let app = axum::middleware::from_fn(server::version_prefix).layer(router);
+
+    let mut servers = tokio::task::JoinSet::new();
+    let mut sockets = Vec::new();
+    for host in &settings.hosts {
+        match parse_host(host)? {
+            Listen::Unix(path) => {
+                let listener = server::bind_unix(&path)?;
+                sockets.push(path.clone());
+                let app = app.clone();
+                servers.spawn(async move { axum::serve(listener, ServiceExt::<Request>::into_make_service(app)).await });
+            }
+            Listen::Tcp(addr) => {
+                let listener =
+                    tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding tcp://{addr}"))?;
+                if !listener.local_addr()?.ip().is_loopback() {
+                    tracing::warn!(%addr, "API listening on a non-loopback TCP address without TLS: anyone who can reach it is root");
+                }
+                let app = app.clone();
+                servers.spawn(async move { axum::serve(listener, ServiceExt::<Request>::into_make_service(app)).await });
+            }
+        }
+        tracing::info!(%host, "API listening");
+    }
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), data_root = %settings.data_root.display(), "berthd started");
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let result = tokio::select! {
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = term.recv() => Ok(()),
+        r = servers.join_next() => match r {
+            Some(Ok(Err(e))) => Err(anyhow::anyhow!("API server failed: {e}")),
+            Some(Err(e)) => Err(anyhow::anyhow!("API server task failed: {e}")),
+            _ => Ok(()),
+        },
+    };
+    tracing::info!("berthd stopping");
+    for s in sockets {
+        let _ = std::fs::remove_file(s);
+    }
+    if let Some(pidfile) = &settings.pidfile {
+        let _ = std::fs::remove_file(pidfile);
+    }
+    result
+}

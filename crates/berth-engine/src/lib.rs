@@ -1,0 +1,69 @@
+#![recursion_limit = "256"]
+//! The engine: the services behind the Docker Engine API. berthd turns requests into
+//! calls on these; nothing here knows HTTP.
+
+pub mod error;
+pub mod events;
+pub mod filters;
+pub mod images;
+pub mod system;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use berth_distribution::{ClientConfig, RegistryClient};
+use berth_image::ImageStore;
+
+pub use error::{EngineError, ErrorKind, Result};
+use events::EventBus;
+use images::ImageService;
+
+/// Where the engine keeps its state and how it reaches registries.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Persistent state (`/var/lib/berth`).
+    pub data_root: PathBuf,
+    /// Runtime state (`/run/berth`).
+    pub exec_root: PathBuf,
+    /// Registries reached over plain HTTP (host[:port] or CIDR), besides loopback.
+    pub insecure_registries: Vec<String>,
+    /// Daemon labels shown by `info`.
+    pub labels: Vec<String>,
+}
+
+pub struct Engine {
+    config: EngineConfig,
+    images: Arc<ImageService>,
+    events: Arc<EventBus>,
+    started: chrono::DateTime<chrono::Utc>,
+}
+
+impl Engine {
+    pub fn open(config: EngineConfig) -> Result<Engine> {
+        let store = Arc::new(ImageStore::open(&config.data_root)?);
+        let events = Arc::new(EventBus::default());
+        let registry = RegistryClient::new(ClientConfig {
+            insecure_registries: config.insecure_registries.clone(),
+            user_agent: format!("berth/{}", env!("CARGO_PKG_VERSION")),
+        })
+        .map_err(|e| EngineError::internal(format!("registry client: {e}")))?;
+        let images = Arc::new(ImageService::new(store, events.clone(), registry));
+        Ok(Engine { config, images, events, started: chrono::Utc::now() })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn images(&self) -> &Arc<ImageService> {
+        &self.images
+    }
+
+    pub fn events(&self) -> &Arc<EventBus> {
+        &self.events
+    }
+
+    pub fn started(&self) -> chrono::DateTime<chrono::Utc> {
+        self.started
+    }
+}
