@@ -1,1 +1,318 @@
-//! Helpers for the end-to-end tests (test images, registries, daemons).
+//! Fixtures for the end-to-end tests: a berthd on a temporary socket and data root, the
+//! real `docker` CLI pointed at it, raw HTTP over the socket, and test images built here.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub use berth_distribution::testutil;
+
+/// A built binary of this workspace (`target/<profile>/NAME`), next to the test executable's directory.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
+    let p = dir.join(name);
+    assert!(p.exists(), "{} is not built: run `cargo build --workspace --bins` first", p.display());
+    p
+}
+
+/// The docker CLI to test with: the one on PATH (28.x on our machines).
+pub fn docker_cli() -> PathBuf {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = Path::new(dir).join("docker");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("the docker CLI is not installed: run scripts/install-deps.sh");
+}
+
+/// A berthd serving on a private socket with a private data root; killed (by PID) on drop.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+    extra_args: Vec<String>,
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        Daemon::start_with(&[])
+    }
+
+    pub fn start_with(args: &[&str]) -> Daemon {
+        let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("docker-config")).unwrap();
+        let mut d = Daemon { dir, child: None, extra_args: args.iter().map(|s| s.to_string()).collect() };
+        d.spawn();
+        d
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("berth.sock")
+    }
+
+    pub fn data_root(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("daemon running").id()
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("berthd.log")).unwrap();
+        let child = Command::new(bin("berthd"))
+            .arg("-H")
+            .arg(self.host())
+            .arg("--data-root")
+            .arg(self.data_root())
+            .arg("--exec-root")
+            .arg(self.dir.path().join("run"))
+            .arg("--config-file")
+            .arg("/dev/null")
+            .args(&self.extra_args)
+            .env("BERTH_LOG", "debug,h2=warn,hyper=warn,reqwest=warn,rustls=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start berthd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok((200, _, _)) = self.try_request("GET", "/_ping", None) {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("berthd exited with {status}: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("berthd did not answer /_ping: {}", self.log());
+    }
+
+    /// Kills the daemon with SIGKILL (a crash) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the daemon again on the same socket and data root.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// SIGTERM, then SIGKILL after a few seconds.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) on the PID of a child we spawned and have not reaped yet.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if c.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default()
+    }
+
+    /// A `docker` command aimed at this daemon with a private config dir.
+    pub fn docker_cmd(&self) -> Command {
+        let mut c = Command::new(docker_cli());
+        c.env("DOCKER_HOST", self.host()).env("DOCKER_CONFIG", self.dir.path().join("docker-config"));
+        c.env_remove("DOCKER_CONTEXT").env_remove("DOCKER_API_VERSION");
+        c
+    }
+
+    /// Runs `docker ARGS…` and returns its output.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        self.docker_cmd().args(args).stdin(Stdio::null()).output().expect("run docker")
+    }
+
+    /// Runs `docker ARGS…`, asserts success and returns stdout.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} failed ({}):\nstdout: {}\nstderr: {}\ndaemon log:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            tail(&self.log(), 40)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// A `berth` command aimed at this daemon.
+    pub fn berth_cmd(&self) -> Command {
+        let mut c = Command::new(bin("berth"));
+        c.env("BERTH_HOST", self.host()).env("DOCKER_CONFIG", self.dir.path().join("docker-config"));
+        c.env_remove("DOCKER_HOST");
+        c
+    }
+
+    pub fn berth(&self, args: &[&str]) -> Output {
+        self.berth_cmd().args(args).stdin(Stdio::null()).output().expect("run berth")
+    }
+
+    pub fn berth_ok(&self, args: &[&str]) -> String {
+        let out = self.berth(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// A raw HTTP/1.1 request over the socket: (status, headers, body).
+    pub fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        self.try_request(method, path, body).expect("request to berthd")
+    }
+
+    fn try_request(&self, method: &str, path: &str, body: Option<&[u8]>) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+        raw_http(&self.socket(), method, path, body)
+    }
+
+    /// Blob and layer integrity: every blob in the content store hashes to its name.
+    pub fn verify_store(&self) {
+        let blobs = self.data_root().join("blobs/sha256");
+        for e in std::fs::read_dir(&blobs).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            let mut f = std::fs::File::open(e.path()).unwrap();
+            let mut h = <sha2::Sha256 as sha2::Digest>::new();
+            std::io::copy(&mut f, &mut HashWriter(&mut h)).unwrap();
+            assert_eq!(hex::encode(sha2::Digest::finalize(h)), name, "blob {name} is corrupt");
+        }
+    }
+}
+
+struct HashWriter<'a>(&'a mut sha2::Sha256);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(self.0, b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn tail(s: &str, lines: usize) -> String {
+    let v: Vec<&str> = s.lines().collect();
+    v[v.len().saturating_sub(lines)..].join("\n")
+}
+
+/// One HTTP/1.1 request on a unix socket, read to the end (Connection: close).
+pub fn raw_http(socket: &Path, method: &str, path: &str, body: Option<&[u8]>) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+    let mut s = UnixStream::connect(socket)?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let body = body.unwrap_or_default();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Length: {}\r\n", body.len())?;
+    if !body.is_empty() {
+        write!(s, "Content-Type: application/json\r\n")?;
+    }
+    write!(s, "\r\n")?;
+    s.write_all(body)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| std::io::Error::other("no header end"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("bad status line"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked")) {
+        body = dechunk(&body);
+    }
+    Ok((status, headers, body))
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else { break };
+        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = eol + 2;
+        out.extend_from_slice(&b[start..start + size]);
+        b = &b[start + size + 2..];
+    }
+    out
+}
+
+/// A tar of a minimal busybox root filesystem (Debian's busybox-static plus applet links).
+pub fn busybox_rootfs_tar() -> Vec<u8> {
+    let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (install busybox-static)");
+    let mut b = tar::Builder::new(Vec::new());
+    let dir = |b: &mut tar::Builder<Vec<u8>>, p: &str| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        h.set_mtime(1_700_000_000);
+        b.append_data(&mut h, p, std::io::empty()).unwrap();
+    };
+    for d in ["bin", "etc", "tmp", "root"] {
+        dir(&mut b, d);
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_size(busybox.len() as u64);
+    h.set_mode(0o755);
+    h.set_mtime(1_700_000_000);
+    b.append_data(&mut h, "bin/busybox", &busybox[..]).unwrap();
+    for applet in ["sh", "ls", "cat", "echo", "true", "false", "sleep", "id", "env", "pwd", "hostname", "wc"] {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        h.set_mtime(1_700_000_000);
+        b.append_link(&mut h, format!("bin/{applet}"), "busybox").unwrap();
+    }
+    let passwd = b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+    let mut h = tar::Header::new_gnu();
+    h.set_size(passwd.len() as u64);
+    h.set_mode(0o644);
+    h.set_mtime(1_700_000_000);
+    b.append_data(&mut h, "etc/passwd", &passwd[..]).unwrap();
+    b.into_inner().unwrap()
+}
+
+/// Parses `docker images --format '{{json .}}'`-style output, one JSON object per line.
+pub fn json_lines(s: &str) -> Vec<serde_json::Value> {
+    s.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("json line")).collect()
+}

@@ -34,7 +34,11 @@ pub struct Credentials {
 
 impl Credentials {
     pub fn basic(username: &str, password: &str) -> Credentials {
-        Credentials { username: username.to_string(), password: password.to_string(), ..Default::default() }
+        Credentials {
+            username: username.to_string(),
+            password: password.to_string(),
+            ..Default::default()
+        }
     }
 
     pub(crate) fn has_basic(&self) -> bool {
@@ -99,7 +103,9 @@ pub(crate) fn challenges(headers: &HeaderMap) -> Vec<Challenge> {
 
 /// The challenge to answer: Bearer before Basic, others ignored.
 pub(crate) fn preferred(all: &[Challenge]) -> Option<&Challenge> {
-    all.iter().find(|c| c.scheme == "bearer").or_else(|| all.iter().find(|c| c.scheme == "basic"))
+    all.iter()
+        .find(|c| c.scheme == "bearer")
+        .or_else(|| all.iter().find(|c| c.scheme == "basic"))
 }
 
 pub(crate) fn parse_challenges(s: &str) -> Vec<Challenge> {
@@ -127,7 +133,10 @@ pub(crate) fn parse_challenges(s: &str) -> Vec<Challenge> {
             i += 1; // a stray '=' or '"': skip it
             continue;
         }
-        let mut challenge = Challenge { scheme: s[start..i].to_lowercase(), params: BTreeMap::new() };
+        let mut challenge = Challenge {
+            scheme: s[start..i].to_lowercase(),
+            params: BTreeMap::new(),
+        };
         loop {
             while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b',') {
                 i += 1;
@@ -167,7 +176,9 @@ pub(crate) fn parse_challenges(s: &str) -> Vec<Challenge> {
                 }
                 s[vs..i].to_string()
             };
-            challenge.params.insert(s[name_start..name_end].to_lowercase(), value);
+            challenge
+                .params
+                .insert(s[name_start..name_end].to_lowercase(), value);
         }
         out.push(challenge);
     }
@@ -213,18 +224,23 @@ pub(crate) async fn fetch_token(
         .params
         .get("realm")
         .ok_or_else(|| protocol("bearer challenge without realm".into()))?;
-    let realm = url::Url::parse(realm).map_err(|e| protocol(format!("invalid realm {realm:?}: {e}")))?;
+    let realm =
+        url::Url::parse(realm).map_err(|e| protocol(format!("invalid realm {realm:?}: {e}")))?;
     if !matches!(realm.scheme(), "http" | "https") {
         return Err(protocol(format!("realm {realm} is not an http(s) url")));
     }
     let service = challenge.params.get("service").map(String::as_str);
     let scope = scope.or_else(|| challenge.params.get("scope").map(String::as_str));
 
-    if let Some(refresh) = creds.and_then(|c| c.identity_token.as_deref()).filter(|t| !t.is_empty()) {
+    if let Some(refresh) = creds
+        .and_then(|c| c.identity_token.as_deref())
+        .filter(|t| !t.is_empty())
+    {
         // Built in its own scope: the serializer is not Send and must not live across an await.
         let body = {
             let mut form = url::form_urlencoded::Serializer::new(String::new());
-            form.append_pair("grant_type", "refresh_token").append_pair("refresh_token", refresh);
+            form.append_pair("grant_type", "refresh_token")
+                .append_pair("refresh_token", refresh);
             form.append_pair("client_id", CLIENT_ID);
             if let Some(s) = service {
                 form.append_pair("service", s);
@@ -238,7 +254,10 @@ pub(crate) async fn fetch_token(
             form.finish().into_bytes()
         };
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
         let call = Call {
             registry,
             method: Method::POST,
@@ -250,7 +269,8 @@ pub(crate) async fn fetch_token(
         };
         let resp = transport.execute(call).await?;
         // Registries without the OAuth2 endpoint answer 404 or 405: fall back to GET.
-        let fallback = matches!(resp.status().as_u16(), 404 | 405) && creds.is_some_and(Credentials::has_basic);
+        let fallback = matches!(resp.status().as_u16(), 404 | 405)
+            && creds.is_some_and(Credentials::has_basic);
         if !fallback {
             return token_from_response(resp, registry, creds).await;
         }
@@ -266,10 +286,13 @@ pub(crate) async fn fetch_token(
             q.append_pair("scope", s);
         }
         if offline {
-            q.append_pair("offline_token", "true").append_pair("client_id", CLIENT_ID);
+            q.append_pair("offline_token", "true")
+                .append_pair("client_id", CLIENT_ID);
         }
     }
-    let auth = creds.filter(|c| c.has_basic()).map(Credentials::basic_header);
+    let auth = creds
+        .filter(|c| c.has_basic())
+        .map(Credentials::basic_header);
     let call = Call {
         registry,
         method: Method::GET,
@@ -290,7 +313,9 @@ async fn token_from_response(
 ) -> Result<Token, DistributionError> {
     let status = resp.status();
     let url = resp.url().clone();
-    let body = crate::transport::read_limited(resp, registry, "token response", MAX_TOKEN_RESPONSE as u64).await?;
+    let body =
+        crate::transport::read_limited(resp, registry, "token response", MAX_TOKEN_RESPONSE as u64)
+            .await?;
     if status == http::StatusCode::UNAUTHORIZED || status == http::StatusCode::FORBIDDEN {
         return Err(unauthorized(registry, status, &body, creds.is_some()));
     }
@@ -300,13 +325,17 @@ async fn token_from_response(
             method: "GET".into(),
             url: url.to_string(),
             status: status.as_u16(),
-            cause: format!("token server: {}", RegistryMessage::parse(status, &body).text),
+            cause: format!(
+                "token server: {}",
+                RegistryMessage::parse(status, &body).text
+            ),
         });
     }
-    let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| DistributionError::Protocol {
-        what: format!("the token server of {registry}"),
-        reason: format!("invalid token response: {e}"),
-    })?;
+    let parsed: TokenResponse =
+        serde_json::from_slice(&body).map_err(|e| DistributionError::Protocol {
+            what: format!("the token server of {registry}"),
+            reason: format!("invalid token response: {e}"),
+        })?;
     let token = parsed
         .token
         .filter(|t| !t.is_empty())
@@ -316,7 +345,11 @@ async fn token_from_response(
             reason: "the response holds neither token nor access_token".into(),
         })?;
     let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(0)).max(MIN_TOKEN_LIFETIME);
-    Ok(Token { token, lifetime, refresh_token: parsed.refresh_token.filter(|t| !t.is_empty()) })
+    Ok(Token {
+        token,
+        lifetime,
+        refresh_token: parsed.refresh_token.filter(|t| !t.is_empty()),
+    })
 }
 
 /// The error for a refused authentication, in docker's words when the server gives none.
@@ -328,12 +361,22 @@ pub(crate) fn unauthorized(
 ) -> DistributionError {
     let m = RegistryMessage::parse(status, body);
     let message = if m.text == status_text(status) {
-        if had_credentials { "incorrect username or password" } else { "authentication required" }
-            .to_string()
+        if had_credentials {
+            "incorrect username or password"
+        } else {
+            "authentication required"
+        }
+        .to_string()
     } else {
-        m.text.strip_prefix("unauthorized: ").unwrap_or(&m.text).to_string()
+        m.text
+            .strip_prefix("unauthorized: ")
+            .unwrap_or(&m.text)
+            .to_string()
     };
-    DistributionError::Unauthorized { registry: registry.to_string(), message }
+    DistributionError::Unauthorized {
+        registry: registry.to_string(),
+        message,
+    }
 }
 
 #[cfg(test)]
@@ -341,7 +384,10 @@ mod tests {
     use super::*;
 
     fn params(c: &Challenge) -> Vec<(&str, &str)> {
-        c.params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+        c.params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
     }
 
     #[test]
@@ -363,15 +409,30 @@ mod tests {
 
     #[test]
     fn parses_several_challenges_spaces_escapes_and_tokens() {
-        let c = parse_challenges(r#"Basic realm="Registry Realm", BEARER Realm = "http://x/t?a=1" , error="insufficient_scope",  service=reg"#);
+        let c = parse_challenges(
+            r#"Basic realm="Registry Realm", BEARER Realm = "http://x/t?a=1" , error="insufficient_scope",  service=reg"#,
+        );
         assert_eq!(c.len(), 2, "{c:?}");
         assert_eq!(params(&c[0]), vec![("realm", "Registry Realm")]);
         assert_eq!(c[1].scheme, "bearer");
-        assert_eq!(params(&c[1]), vec![("error", "insufficient_scope"), ("realm", "http://x/t?a=1"), ("service", "reg")]);
+        assert_eq!(
+            params(&c[1]),
+            vec![
+                ("error", "insufficient_scope"),
+                ("realm", "http://x/t?a=1"),
+                ("service", "reg")
+            ]
+        );
         let c = parse_challenges(r#"Bearer realm="a\"b\\c""#);
         assert_eq!(params(&c[0]), vec![("realm", r#"a"b\c"#)]);
         let c = parse_challenges("Basic");
-        assert_eq!(c, vec![Challenge { scheme: "basic".into(), params: BTreeMap::new() }]);
+        assert_eq!(
+            c,
+            vec![Challenge {
+                scheme: "basic".into(),
+                params: BTreeMap::new()
+            }]
+        );
         let c = parse_challenges(r#"Bearer realm="unterminated"#);
         assert_eq!(params(&c[0]), vec![("realm", "unterminated")]);
         assert!(parse_challenges("  ,  ").is_empty());
@@ -381,21 +442,46 @@ mod tests {
 
     #[test]
     fn credentials_never_print_secrets() {
-        let c = Credentials { identity_token: Some("tok".into()), ..Credentials::basic("me", "s3cret") };
+        let c = Credentials {
+            identity_token: Some("tok".into()),
+            ..Credentials::basic("me", "s3cret")
+        };
         let s = format!("{c:?}");
-        assert!(s.contains("me") && !s.contains("s3cret") && !s.contains("tok\""), "{s}");
+        assert!(
+            s.contains("me") && !s.contains("s3cret") && !s.contains("tok\""),
+            "{s}"
+        );
         assert_eq!(c.basic_header().to_str().unwrap(), "Basic bWU6czNjcmV0");
-        assert_ne!(c.fingerprint(), Credentials::basic("me", "other").fingerprint());
+        assert_ne!(
+            c.fingerprint(),
+            Credentials::basic("me", "other").fingerprint()
+        );
     }
 
     #[test]
     fn unauthorized_messages() {
         let s = http::StatusCode::UNAUTHORIZED;
         let e = unauthorized("r", s, b"", true);
-        assert_eq!(e.to_string(), "unauthorized: incorrect username or password");
-        let e = unauthorized("r", s, br#"{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}"#, true);
+        assert_eq!(
+            e.to_string(),
+            "unauthorized: incorrect username or password"
+        );
+        let e = unauthorized(
+            "r",
+            s,
+            br#"{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}"#,
+            true,
+        );
         assert_eq!(e.to_string(), "unauthorized: token expired");
-        let e = unauthorized("r", s, br#"{"details":"incorrect username or password"}"#, true);
-        assert_eq!(e.to_string(), "unauthorized: incorrect username or password");
+        let e = unauthorized(
+            "r",
+            s,
+            br#"{"details":"incorrect username or password"}"#,
+            true,
+        );
+        assert_eq!(
+            e.to_string(),
+            "unauthorized: incorrect username or password"
+        );
     }
 }

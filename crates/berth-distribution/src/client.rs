@@ -79,7 +79,9 @@ pub(crate) enum Subject<'a> {
 
 impl std::fmt::Debug for RegistryClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegistryClient").field("insecure", &self.inner.insecure).finish_non_exhaustive()
+        f.debug_struct("RegistryClient")
+            .field("insecure", &self.inner.insecure)
+            .finish_non_exhaustive()
     }
 }
 
@@ -112,7 +114,10 @@ impl RegistryClient {
 
     fn is_insecure(&self, registry: &str) -> bool {
         let host = api_host(registry);
-        self.inner.insecure.iter().any(|e| e.matches(registry) || e.matches(host))
+        self.inner
+            .insecure
+            .iter()
+            .any(|e| e.matches(registry) || e.matches(host))
     }
 
     /// The API endpoint of a registry: HTTPS; for insecure registries HTTPS without
@@ -149,7 +154,11 @@ impl RegistryClient {
             }
             Err(http_err) => Err(DistributionError::Connection {
                 registry: registry.to_string(),
-                cause: format!("{}; over plain http: {}", cause_of(https_err), cause_of(http_err)),
+                cause: format!(
+                    "{}; over plain http: {}",
+                    cause_of(https_err),
+                    cause_of(http_err)
+                ),
             }),
         }
     }
@@ -190,7 +199,9 @@ impl RegistryClient {
             scope: scope.to_string(),
             creds: creds.map(Credentials::fingerprint),
         };
-        let registry_token = creds.and_then(|c| c.registry_token.as_deref()).filter(|t| !t.is_empty());
+        let registry_token = creds
+            .and_then(|c| c.registry_token.as_deref())
+            .filter(|t| !t.is_empty());
         let mut auth = match registry_token {
             Some(t) => Some(auth::bearer_header(t)),
             None => self.cached_auth(&key),
@@ -198,7 +209,9 @@ impl RegistryClient {
         if auth.is_none() && registry_token.is_none() {
             let known = lock(&self.inner.challenges).get(registry).cloned();
             if let Some(challenge) = known {
-                auth = self.authenticate(ep, registry, &challenge, scope, creds, &key).await?;
+                auth = self
+                    .authenticate(ep, registry, &challenge, scope, creds, &key)
+                    .await?;
             }
         }
         let mut retried = false;
@@ -222,7 +235,10 @@ impl RegistryClient {
             };
             lock(&self.inner.challenges).insert(registry.to_string(), challenge.clone());
             lock(&self.inner.auth_cache).remove(&key);
-            match self.authenticate(ep, registry, &challenge, scope, creds, &key).await? {
+            match self
+                .authenticate(ep, registry, &challenge, scope, creds, &key)
+                .await?
+            {
                 Some(fresh) => auth = Some(fresh),
                 None => return Ok(resp),
             }
@@ -257,10 +273,20 @@ impl RegistryClient {
             "bearer" => {
                 let transport = &self.inner.transport;
                 let scope = Some(scope).filter(|s| !s.is_empty());
-                let token =
-                    auth::fetch_token(transport, registry, ep.insecure_tls, challenge, scope, creds, false)
-                        .await?;
-                (auth::bearer_header(&token.token), Some(Instant::now() + token.lifetime))
+                let token = auth::fetch_token(
+                    transport,
+                    registry,
+                    ep.insecure_tls,
+                    challenge,
+                    scope,
+                    creds,
+                    false,
+                )
+                .await?;
+                (
+                    auth::bearer_header(&token.token),
+                    Some(Instant::now() + token.lifetime),
+                )
             }
             "basic" => match creds.filter(|c| c.has_basic()) {
                 Some(c) => (c.basic_header(), None),
@@ -268,9 +294,16 @@ impl RegistryClient {
             },
             _ => return Ok(None),
         };
-        let cached = CachedAuth { header: header.clone(), expires };
+        let cached = CachedAuth {
+            header: header.clone(),
+            expires,
+        };
         lock(&self.inner.auth_cache).insert(
-            AuthKey { registry: key.registry.clone(), scope: key.scope.clone(), creds: key.creds },
+            AuthKey {
+                registry: key.registry.clone(),
+                scope: key.scope.clone(),
+                creds: key.creds,
+            },
             cached,
         );
         Ok(Some(header))
@@ -280,7 +313,11 @@ impl RegistryClient {
     /// a token request (asking for a refresh token) or Basic auth, then `GET /v2/` with the
     /// result. `registry` may be given as docker's CLI sends it (`https://index.docker.io/v1/`).
     /// Returns the identity (refresh) token when the token server issued one.
-    pub async fn login(&self, registry: &str, creds: &Credentials) -> Result<Option<String>, DistributionError> {
+    pub async fn login(
+        &self,
+        registry: &str,
+        creds: &Credentials,
+    ) -> Result<Option<String>, DistributionError> {
         let registry = normalize_registry(registry);
         let ep = self.endpoint(&registry).await?;
         let url = v2_url(&ep, "")?;
@@ -313,8 +350,16 @@ impl RegistryClient {
         let (auth, refresh) = match auth::preferred(&all) {
             Some(c) if c.scheme == "bearer" => {
                 let transport = &self.inner.transport;
-                let token =
-                    auth::fetch_token(transport, &registry, ep.insecure_tls, c, None, Some(creds), true).await?;
+                let token = auth::fetch_token(
+                    transport,
+                    &registry,
+                    ep.insecure_tls,
+                    c,
+                    None,
+                    Some(creds),
+                    true,
+                )
+                .await?;
                 (auth::bearer_header(&token.token), token.refresh_token)
             }
             Some(_) if creds.has_basic() => (creds.basic_header(), None),
@@ -347,12 +392,15 @@ async fn login_error(registry: &str, resp: reqwest::Response) -> DistributionErr
 /// `{base}v2/{path}`.
 pub(crate) fn v2_url(ep: &Endpoint, path: &str) -> Result<Url, DistributionError> {
     let s = format!("{}v2/{path}", ep.base);
-    Url::parse(&s).map_err(|e| DistributionError::InvalidConfig(format!("invalid registry url {s:?}: {e}")))
+    Url::parse(&s)
+        .map_err(|e| DistributionError::InvalidConfig(format!("invalid registry url {s:?}: {e}")))
 }
 
 /// The body of an error answer, or nothing if it cannot be read or is too large.
 pub(crate) async fn error_body(resp: reqwest::Response, registry: &str) -> bytes::Bytes {
-    read_limited(resp, registry, "error response", MAX_ERROR_BODY).await.unwrap_or_default()
+    read_limited(resp, registry, "error response", MAX_ERROR_BODY)
+        .await
+        .unwrap_or_default()
 }
 
 fn cause_of(e: DistributionError) -> String {
@@ -375,7 +423,10 @@ pub(crate) fn status_error(
     let r = match subject {
         Subject::Manifest(r) | Subject::Blob(r, _) => *r,
     };
-    let denied = || DistributionError::PullAccessDenied { name: r.familiar_name(), cause: m.text.clone() };
+    let denied = || DistributionError::PullAccessDenied {
+        name: r.familiar_name(),
+        cause: m.text.clone(),
+    };
     match status.as_u16() {
         401 | 403 if anonymous || m.is("DENIED") => denied(),
         401 => auth::unauthorized(registry, status, body, true),
@@ -384,12 +435,16 @@ pub(crate) fn status_error(
             name: r.familiar_name(),
             cause: m.text,
         },
-        404 if m.is("NAME_UNKNOWN") => {
-            DistributionError::RepositoryUnknown { name: r.familiar_name(), cause: m.text }
-        }
+        404 if m.is("NAME_UNKNOWN") => DistributionError::RepositoryUnknown {
+            name: r.familiar_name(),
+            cause: m.text,
+        },
         404 if m.is("DENIED") || m.is("UNAUTHORIZED") => denied(),
         404 => match subject {
-            Subject::Manifest(r) => DistributionError::ManifestUnknown { reference: r.familiar(), cause: m.text },
+            Subject::Manifest(r) => DistributionError::ManifestUnknown {
+                reference: r.familiar(),
+                cause: m.text,
+            },
             Subject::Blob(r, d) => DistributionError::BlobUnknown {
                 name: r.familiar_name(),
                 digest: **d,
@@ -407,12 +462,18 @@ pub(crate) fn status_error(
 }
 
 /// A token server that refuses an anonymous pull means the same as a registry that does.
-pub(crate) fn anonymous_denied(e: DistributionError, r: &Reference, anonymous: bool) -> DistributionError {
+pub(crate) fn anonymous_denied(
+    e: DistributionError,
+    r: &Reference,
+    anonymous: bool,
+) -> DistributionError {
     match e {
-        DistributionError::Unauthorized { message, .. } if anonymous => DistributionError::PullAccessDenied {
-            name: r.familiar_name(),
-            cause: format!("unauthorized: {message}"),
-        },
+        DistributionError::Unauthorized { message, .. } if anonymous => {
+            DistributionError::PullAccessDenied {
+                name: r.familiar_name(),
+                cause: format!("unauthorized: {message}"),
+            }
+        }
         other => other,
     }
 }

@@ -10,14 +10,21 @@ const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
 
 /// The host (`host[:port]`) that serves the API of a registry named in a reference.
 pub fn api_host(registry: &str) -> &str {
-    if registry == DOCKER_HUB { DOCKER_HUB_API_HOST } else { registry }
+    if registry == DOCKER_HUB {
+        DOCKER_HUB_API_HOST
+    } else {
+        registry
+    }
 }
 
 /// A registry name as `docker login` passes it (`https://index.docker.io/v1/`, `localhost:5000`,
 /// `http://host:5000/`) reduced to the name references use (`docker.io`, `localhost:5000`).
 pub fn normalize_registry(server: &str) -> String {
     let s = server.trim();
-    let s = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")).unwrap_or(s);
+    let s = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .unwrap_or(s);
     let host = s.split('/').next().unwrap_or(s).to_lowercase();
     match host.as_str() {
         "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" | "" => {
@@ -29,10 +36,10 @@ pub fn normalize_registry(server: &str) -> String {
 
 /// Splits `host[:port]` (IPv6 in brackets) into the host without brackets and the port.
 fn split_host_port(s: &str) -> (&str, Option<&str>) {
-    if let Some(rest) = s.strip_prefix('[') {
-        if let Some((h, tail)) = rest.split_once(']') {
-            return (h, tail.strip_prefix(':'));
-        }
+    if let Some(rest) = s.strip_prefix('[')
+        && let Some((h, tail)) = rest.split_once(']')
+    {
+        return (h, tail.strip_prefix(':'));
     }
     match s.rsplit_once(':') {
         Some((h, p)) if !h.contains(':') => (h, Some(p)),
@@ -65,10 +72,16 @@ impl InsecureEntry {
             )));
         }
         if s.is_empty() {
-            return Err(DistributionError::InvalidConfig("empty insecure registry".into()));
+            return Err(DistributionError::InvalidConfig(
+                "empty insecure registry".into(),
+            ));
         }
         if let Some((ip, bits)) = s.split_once('/') {
-            let bad = || DistributionError::InvalidConfig(format!("invalid CIDR {s:?} in insecure registries"));
+            let bad = || {
+                DistributionError::InvalidConfig(format!(
+                    "invalid CIDR {s:?} in insecure registries"
+                ))
+            };
             let ip: IpAddr = ip.parse().map_err(|_| bad())?;
             let bits: u8 = bits.parse().map_err(|_| bad())?;
             let max = if ip.is_ipv4() { 32 } else { 128 };
@@ -98,11 +111,19 @@ impl InsecureEntry {
 fn in_cidr(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - u32::from(bits)) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(bits))
+            };
             (u32::from(a) & mask) == (u32::from(b) & mask)
         }
         (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - u32::from(bits)) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(bits))
+            };
             (u128::from(a) & mask) == (u128::from(b) & mask)
         }
         _ => false,
@@ -117,17 +138,36 @@ mod tests {
     fn maps_docker_hub() {
         assert_eq!(api_host("docker.io"), "registry-1.docker.io");
         assert_eq!(api_host("ghcr.io"), "ghcr.io");
-        assert_eq!(normalize_registry("https://index.docker.io/v1/"), "docker.io");
-        assert_eq!(normalize_registry("http://LocalHost:5000/"), "localhost:5000");
+        assert_eq!(
+            normalize_registry("https://index.docker.io/v1/"),
+            "docker.io"
+        );
+        assert_eq!(
+            normalize_registry("http://LocalHost:5000/"),
+            "localhost:5000"
+        );
         assert_eq!(normalize_registry("quay.io"), "quay.io");
     }
 
     #[test]
     fn loopback_hosts() {
-        for h in ["localhost", "localhost:5000", "127.0.0.1", "127.1.2.3:80", "[::1]:5000", "::1", "a.localhost"] {
+        for h in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1",
+            "127.1.2.3:80",
+            "[::1]:5000",
+            "::1",
+            "a.localhost",
+        ] {
             assert!(is_loopback(h), "{h}");
         }
-        for h in ["10.0.0.1:5000", "example.com", "[::2]:5000", "localhost.example.com"] {
+        for h in [
+            "10.0.0.1:5000",
+            "example.com",
+            "[::2]:5000",
+            "localhost.example.com",
+        ] {
             assert!(!is_loopback(h), "{h}");
         }
     }

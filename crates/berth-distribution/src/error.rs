@@ -23,7 +23,11 @@ pub enum DistributionError {
     #[error("repository {name} not found: {cause}")]
     RepositoryUnknown { name: String, cause: String },
     #[error("blob {digest} not found in repository {name}: {cause}")]
-    BlobUnknown { name: String, digest: Digest, cause: String },
+    BlobUnknown {
+        name: String,
+        digest: Digest,
+        cause: String,
+    },
     #[error(
         "pull access denied for {name}, repository does not exist or may require 'docker login': {cause}"
     )]
@@ -32,22 +36,44 @@ pub enum DistributionError {
     #[error("unauthorized: {message}")]
     Unauthorized { registry: String, message: String },
     #[error("access to {name} denied by registry {registry}: {cause}")]
-    Forbidden { registry: String, name: String, cause: String },
+    Forbidden {
+        registry: String,
+        name: String,
+        cause: String,
+    },
     /// Any other unexpected HTTP status; 5xx and 429 are `Unavailable`.
     #[error("registry {registry} answered {status} to {method} {url}: {cause}")]
-    Status { registry: String, method: String, url: String, status: u16, cause: String },
+    Status {
+        registry: String,
+        method: String,
+        url: String,
+        status: u16,
+        cause: String,
+    },
     /// Connection refused, DNS, TLS, timeouts: the request got no HTTP answer.
     #[error("cannot reach registry {registry}: {cause}")]
     Connection { registry: String, cause: String },
     /// The body of a blob broke off or failed while it was being read.
     #[error("reading {what} from registry {registry}: {cause}")]
-    Read { registry: String, what: String, cause: String },
+    Read {
+        registry: String,
+        what: String,
+        cause: String,
+    },
     #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
-    DigestMismatch { what: String, expected: Digest, actual: Digest },
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
     #[error("invalid manifest for {reference}: {reason}")]
     InvalidManifest { reference: String, reason: String },
     #[error("unsupported media type {media_type} for {what}{hint}")]
-    UnsupportedMediaType { what: String, media_type: String, hint: &'static str },
+    UnsupportedMediaType {
+        what: String,
+        media_type: String,
+        hint: &'static str,
+    },
     #[error("{what} is larger than the limit of {limit} bytes")]
     TooLarge { what: String, limit: u64 },
     #[error("no matching manifest for {platform} in the manifest list entries")]
@@ -138,7 +164,10 @@ impl RegistryMessage {
         let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
         if let Some(first) = parsed.errors.first() {
             if parsed.errors.len() > 1 {
-                tracing::debug!(count = parsed.errors.len(), "registry sent several errors, showing the first");
+                tracing::debug!(
+                    count = parsed.errors.len(),
+                    "registry sent several errors, showing the first"
+                );
             }
             let code_text = first.code.to_lowercase().replace('_', " ");
             let text = match (code_text.is_empty(), first.message.is_empty()) {
@@ -146,14 +175,20 @@ impl RegistryMessage {
                 (false, true) => code_text,
                 (true, _) => first.message.clone(),
             };
-            return RegistryMessage { code: first.code.to_uppercase(), text };
+            return RegistryMessage {
+                code: first.code.to_uppercase(),
+                text,
+            };
         }
         if let Some(m) = [parsed.details, parsed.error_description, parsed.message]
             .into_iter()
             .flatten()
             .find(|m| !m.trim().is_empty())
         {
-            return RegistryMessage { code: String::new(), text: m.trim().to_string() };
+            return RegistryMessage {
+                code: String::new(),
+                text: m.trim().to_string(),
+            };
         }
         let plain = String::from_utf8_lossy(body);
         let plain = plain.trim();
@@ -167,7 +202,10 @@ impl RegistryMessage {
         } else {
             status_text(status)
         };
-        RegistryMessage { code: String::new(), text }
+        RegistryMessage {
+            code: String::new(),
+            text,
+        }
     }
 
     pub fn is(&self, code: &str) -> bool {
@@ -184,7 +222,11 @@ pub(crate) fn status_text(status: http::StatusCode) -> String {
 }
 
 /// The whole cause chain of a transport error in one line, without repeating the URL.
-pub(crate) fn transport_cause(method: &http::Method, url: &url::Url, err: reqwest::Error) -> String {
+pub(crate) fn transport_cause(
+    method: &http::Method,
+    url: &url::Url,
+    err: reqwest::Error,
+) -> String {
     let timeout = err.is_timeout();
     let err = err.without_url();
     let mut parts: Vec<String> = vec![err.to_string()];
@@ -220,7 +262,10 @@ mod tests {
 
     #[test]
     fn falls_back_to_token_server_shapes_text_and_status() {
-        let m = RegistryMessage::parse(StatusCode::UNAUTHORIZED, br#"{"details":"incorrect username or password"}"#);
+        let m = RegistryMessage::parse(
+            StatusCode::UNAUTHORIZED,
+            br#"{"details":"incorrect username or password"}"#,
+        );
         assert_eq!(m.text, "incorrect username or password");
         assert_eq!(m.code, "");
         let m = RegistryMessage::parse(StatusCode::BAD_GATEWAY, b"upstream timed out\n");

@@ -115,7 +115,10 @@ pub(crate) fn parse(
     let header_type = content_type
         .map(|c| c.split(';').next().unwrap_or(c).trim().to_lowercase())
         .filter(|c| KNOWN.contains(&c.as_str()));
-    let media_type = match (probe.media_type.clone().filter(|m| !m.is_empty()), header_type) {
+    let media_type = match (
+        probe.media_type.clone().filter(|m| !m.is_empty()),
+        header_type,
+    ) {
         (Some(body), header) => {
             if header.as_ref().is_some_and(|h| *h != body) {
                 tracing::debug!(%body, ?header, "manifest media type differs from Content-Type; using the body's");
@@ -171,7 +174,10 @@ fn check_schema_version(probe: &Probe, reference: &str) -> Result<(), Distributi
         Some(2) => Ok(()),
         other => Err(DistributionError::InvalidManifest {
             reference: reference.to_string(),
-            reason: format!("schemaVersion is {}, expected 2", other.map_or("missing".into(), |v| v.to_string())),
+            reason: format!(
+                "schemaVersion is {}, expected 2",
+                other.map_or("missing".into(), |v| v.to_string())
+            ),
         }),
     }
 }
@@ -202,7 +208,9 @@ mod tests {
     const D: &str = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
 
     fn image(media_type: Option<&str>, config_type: &str) -> String {
-        let mt = media_type.map(|m| format!(r#""mediaType":"{m}","#)).unwrap_or_default();
+        let mt = media_type
+            .map(|m| format!(r#""mediaType":"{m}","#))
+            .unwrap_or_default();
         format!(
             r#"{{"schemaVersion":2,{mt}"config":{{"mediaType":"{config_type}","digest":"{D}","size":5}},
             "layers":[{{"mediaType":"{}","digest":"{D}","size":7,"urls":["https://x/y"]}}]}}"#,
@@ -212,14 +220,26 @@ mod tests {
 
     #[test]
     fn detects_the_format() {
-        let (t, m) = parse(image(Some(mt::DOCKER_MANIFEST), mt::DOCKER_CONFIG).as_bytes(), None, "a").unwrap();
+        let (t, m) = parse(
+            image(Some(mt::DOCKER_MANIFEST), mt::DOCKER_CONFIG).as_bytes(),
+            None,
+            "a",
+        )
+        .unwrap();
         assert_eq!(t, mt::DOCKER_MANIFEST);
-        let Manifest::Image(m) = m else { panic!("not an image") };
+        let Manifest::Image(m) = m else {
+            panic!("not an image")
+        };
         assert_eq!(m.layers[0].size, 7);
         assert_eq!(m.layers[0].urls, vec!["https://x/y".to_string()]);
         // Without mediaType in the body: the header, then the structure.
         let body = image(None, mt::OCI_CONFIG);
-        let (t, _) = parse(body.as_bytes(), Some("application/vnd.oci.image.manifest.v1+json; charset=utf-8"), "a").unwrap();
+        let (t, _) = parse(
+            body.as_bytes(),
+            Some("application/vnd.oci.image.manifest.v1+json; charset=utf-8"),
+            "a",
+        )
+        .unwrap();
         assert_eq!(t, mt::OCI_MANIFEST);
         let (t, _) = parse(body.as_bytes(), Some("application/octet-stream"), "a").unwrap();
         assert_eq!(t, mt::OCI_MANIFEST);
@@ -229,8 +249,13 @@ mod tests {
         );
         let (t, m) = parse(index.as_bytes(), None, "a").unwrap();
         assert_eq!(t, mt::OCI_INDEX);
-        let Manifest::Index(entries) = m else { panic!("not an index") };
-        assert_eq!(entries[0].platform.as_ref().unwrap().to_string(), "linux/arm/v7");
+        let Manifest::Index(entries) = m else {
+            panic!("not an index")
+        };
+        assert_eq!(
+            entries[0].platform.as_ref().unwrap().to_string(),
+            "linux/arm/v7"
+        );
     }
 
     #[test]
@@ -239,8 +264,16 @@ mod tests {
         let e = parse(schema1, Some(mt::DOCKER_SCHEMA1_SIGNED), "x:y").unwrap_err();
         assert!(e.to_string().contains(mt::DOCKER_SCHEMA1_SIGNED), "{e}");
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
-        assert!(parse(schema1, None, "x:y").unwrap_err().to_string().contains("schema 1"));
-        let helm = image(Some(mt::OCI_MANIFEST), "application/vnd.cncf.helm.config.v1+json");
+        assert!(
+            parse(schema1, None, "x:y")
+                .unwrap_err()
+                .to_string()
+                .contains("schema 1")
+        );
+        let helm = image(
+            Some(mt::OCI_MANIFEST),
+            "application/vnd.cncf.helm.config.v1+json",
+        );
         let e = parse(helm.as_bytes(), None, "chart:1").unwrap_err();
         assert!(e.to_string().contains("not a container image"), "{e}");
         for bad in [&b"{not json"[..], b"[]", br#"{"schemaVersion":2}"#, br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{}}"#] {
@@ -248,7 +281,14 @@ mod tests {
             assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
             assert!(e.to_string().starts_with("invalid manifest for a: "), "{e}");
         }
-        let e = parse(image(Some(mt::DOCKER_MANIFEST), mt::DOCKER_CONFIG).replace("\"schemaVersion\":2", "\"schemaVersion\":3").as_bytes(), None, "a").unwrap_err();
+        let e = parse(
+            image(Some(mt::DOCKER_MANIFEST), mt::DOCKER_CONFIG)
+                .replace("\"schemaVersion\":2", "\"schemaVersion\":3")
+                .as_bytes(),
+            None,
+            "a",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("schemaVersion is 3"), "{e}");
     }
 }

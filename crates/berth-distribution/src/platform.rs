@@ -8,8 +8,23 @@ use serde::{Deserialize, Serialize};
 use crate::error::DistributionError;
 
 const KNOWN_OS: &[&str] = &[
-    "aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js", "linux",
-    "nacl", "netbsd", "openbsd", "plan9", "solaris", "windows", "zos",
+    "aix",
+    "android",
+    "darwin",
+    "dragonfly",
+    "freebsd",
+    "hurd",
+    "illumos",
+    "ios",
+    "js",
+    "linux",
+    "nacl",
+    "netbsd",
+    "openbsd",
+    "plan9",
+    "solaris",
+    "windows",
+    "zos",
 ];
 
 /// An image platform as in an OCI index entry. `variant` is the CPU variant (`v7`, `v8`).
@@ -61,15 +76,21 @@ impl Platform {
         let lower = s.trim().to_lowercase();
         let parts: Vec<&str> = lower.split('/').collect();
         if parts.iter().any(|p| {
-            p.is_empty() || !p.bytes().all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(&c))
+            p.is_empty()
+                || !p
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(&c))
         }) {
-            return Err(invalid("expected os/arch[/variant], e.g. linux/arm64 or linux/arm/v7"));
+            return Err(invalid(
+                "expected os/arch[/variant], e.g. linux/arm64 or linux/arm/v7",
+            ));
         }
         let host = Platform::host();
         let p = match parts.as_slice() {
-            [one] if KNOWN_OS.contains(one) => {
-                Platform { os: one.to_string(), ..host }
-            }
+            [one] if KNOWN_OS.contains(one) => Platform {
+                os: one.to_string(),
+                ..host
+            },
             [arch] => Platform::new(&host.os, arch, None),
             [os, arch] if KNOWN_OS.contains(os) => Platform::new(os, arch, None),
             [arch, variant] => Platform::new(&host.os, arch, Some(variant)),
@@ -89,33 +110,61 @@ impl Platform {
             "macos" => "darwin".to_string(),
             os => os.to_string(),
         };
-        let variant = self.variant.as_deref().map(str::to_lowercase).filter(|v| !v.is_empty());
-        let (arch, variant): (&str, Option<String>) = match self.architecture.to_lowercase().as_str()
-        {
-            "x86_64" | "x86-64" | "amd64" => {
-                ("amd64", variant.filter(|v| v != "v1" && v != "1").map(|v| with_v(&v)))
-            }
-            "aarch64" | "arm64" => ("arm64", Some(match variant.as_deref() {
-                None | Some("8" | "v8" | "v8.0") => "v8".to_string(),
-                Some(v) => with_v(v),
-            })),
-            "armhf" => ("arm", Some("v7".to_string())),
-            "armel" => ("arm", Some("v6".to_string())),
-            "arm" => ("arm", Some(variant.map_or_else(|| "v7".to_string(), |v| with_v(&v)))),
-            "i386" | "i486" | "i586" | "i686" | "x86" | "386" => ("386", None),
-            other => return Platform { os, architecture: other.to_string(), variant },
-        };
-        Platform { os, architecture: arch.to_string(), variant }
+        let variant = self
+            .variant
+            .as_deref()
+            .map(str::to_lowercase)
+            .filter(|v| !v.is_empty());
+        let (arch, variant): (&str, Option<String>) =
+            match self.architecture.to_lowercase().as_str() {
+                "x86_64" | "x86-64" | "amd64" => (
+                    "amd64",
+                    variant
+                        .filter(|v| v != "v1" && v != "1")
+                        .map(|v| with_v(&v)),
+                ),
+                "aarch64" | "arm64" => (
+                    "arm64",
+                    Some(match variant.as_deref() {
+                        None | Some("8" | "v8" | "v8.0") => "v8".to_string(),
+                        Some(v) => with_v(v),
+                    }),
+                ),
+                "armhf" => ("arm", Some("v7".to_string())),
+                "armel" => ("arm", Some("v6".to_string())),
+                "arm" => (
+                    "arm",
+                    Some(variant.map_or_else(|| "v7".to_string(), |v| with_v(&v))),
+                ),
+                "i386" | "i486" | "i586" | "i686" | "x86" | "386" => ("386", None),
+                other => {
+                    return Platform {
+                        os,
+                        architecture: other.to_string(),
+                        variant,
+                    };
+                }
+            };
+        Platform {
+            os,
+            architecture: arch.to_string(),
+            variant,
+        }
     }
 
     /// Picks the best of `candidates` for this platform with docker's (containerd's) rules: the
     /// exact platform first, then compatible older variants (`arm/v7` runs `arm/v6`, `arm/v5`;
     /// arm64 runs 32-bit `arm/v8` … `arm/v5`; amd64 `v3` runs `v2`, `v1`, then `386`). Among
     /// equally good candidates the first wins. Returns its index.
-    pub fn best_match<'a>(&self, candidates: impl IntoIterator<Item = &'a Platform>) -> Option<usize> {
+    pub fn best_match<'a>(
+        &self,
+        candidates: impl IntoIterator<Item = &'a Platform>,
+    ) -> Option<usize> {
         let wanted = self.compatible();
         let normalized: Vec<Platform> = candidates.into_iter().map(Platform::normalized).collect();
-        wanted.iter().find_map(|w| normalized.iter().position(|c| c == w))
+        wanted
+            .iter()
+            .find_map(|w| normalized.iter().position(|c| c == w))
     }
 
     /// The platforms this one can run, best first (containerd's "platform vector").
@@ -160,7 +209,11 @@ impl Platform {
 }
 
 fn with_v(v: &str) -> String {
-    if v.starts_with('v') { v.to_string() } else { format!("v{v}") }
+    if v.starts_with('v') {
+        v.to_string()
+    } else {
+        format!("v{v}")
+    }
 }
 
 /// `v8.2` → 8.
@@ -209,8 +262,18 @@ mod tests {
         assert_eq!(p("linux/i386").to_string(), "linux/386");
         assert_eq!(p("linux/riscv64").to_string(), "linux/riscv64");
         assert_eq!(p("windows").os, "windows");
-        assert_eq!(p("arm64").to_string(), format!("{}/arm64/v8", Platform::host().os));
-        for bad in ["", "linux/", "/amd64", "linux/amd64/v7/x", "mars/amd64/v1", "linux/am d64"] {
+        assert_eq!(
+            p("arm64").to_string(),
+            format!("{}/arm64/v8", Platform::host().os)
+        );
+        for bad in [
+            "",
+            "linux/",
+            "/amd64",
+            "linux/amd64/v7/x",
+            "mars/amd64/v1",
+            "linux/am d64",
+        ] {
             let e = Platform::parse(bad).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument, "{bad:?}");
         }
@@ -238,7 +301,12 @@ mod tests {
 
     #[test]
     fn picks_exact_then_compatible_variants() {
-        let all = ["linux/amd64", "linux/arm64/v8", "linux/arm/v7", "linux/arm/v6"];
+        let all = [
+            "linux/amd64",
+            "linux/arm64/v8",
+            "linux/arm/v7",
+            "linux/arm/v6",
+        ];
         assert_eq!(pick("linux/amd64", &all).as_deref(), Some("linux/amd64"));
         assert_eq!(pick("linux/arm64", &all).as_deref(), Some("linux/arm64/v8"));
         assert_eq!(pick("linux/arm/v7", &all).as_deref(), Some("linux/arm/v7"));
@@ -247,19 +315,41 @@ mod tests {
         assert_eq!(pick("linux/s390x", &all), None);
         assert_eq!(pick("windows/amd64", &all), None);
         // arm/v7 hosts run v6 images; arm64 hosts run 32-bit arm.
-        assert_eq!(pick("linux/arm/v7", &["linux/arm/v5", "linux/arm/v6"]).as_deref(), Some("linux/arm/v6"));
-        assert_eq!(pick("linux/arm64", &["linux/arm/v6", "linux/arm/v7"]).as_deref(), Some("linux/arm/v7"));
+        assert_eq!(
+            pick("linux/arm/v7", &["linux/arm/v5", "linux/arm/v6"]).as_deref(),
+            Some("linux/arm/v6")
+        );
+        assert_eq!(
+            pick("linux/arm64", &["linux/arm/v6", "linux/arm/v7"]).as_deref(),
+            Some("linux/arm/v7")
+        );
         assert_eq!(pick("linux/arm/v6", &["linux/arm/v7"]), None);
         // An arm64 entry without variant is v8; an amd64 v1 entry is plain amd64.
-        assert_eq!(pick("linux/arm64/v8", &["linux/amd64", "linux/arm64"]).as_deref(), Some("linux/arm64"));
-        assert_eq!(pick("linux/amd64", &["linux/amd64/v1"]).as_deref(), Some("linux/amd64/v1"));
+        assert_eq!(
+            pick("linux/arm64/v8", &["linux/amd64", "linux/arm64"]).as_deref(),
+            Some("linux/arm64")
+        );
+        assert_eq!(
+            pick("linux/amd64", &["linux/amd64/v1"]).as_deref(),
+            Some("linux/amd64/v1")
+        );
         // amd64 levels go down, never up, and 386 is the last resort.
-        assert_eq!(pick("linux/amd64", &["linux/amd64/v3", "linux/386"]).as_deref(), Some("linux/386"));
+        assert_eq!(
+            pick("linux/amd64", &["linux/amd64/v3", "linux/386"]).as_deref(),
+            Some("linux/386")
+        );
         assert_eq!(
             pick("linux/amd64/v3", &["linux/amd64", "linux/amd64/v2"]).as_deref(),
             Some("linux/amd64/v2")
         );
         // The first of equal entries wins.
-        assert_eq!(pick("linux/amd64", &["linux/arm/v7", "linux/amd64", "linux/amd64"]).as_deref(), Some("linux/amd64"));
+        assert_eq!(
+            pick(
+                "linux/amd64",
+                &["linux/arm/v7", "linux/amd64", "linux/amd64"]
+            )
+            .as_deref(),
+            Some("linux/amd64")
+        );
     }
 }

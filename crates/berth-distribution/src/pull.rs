@@ -93,10 +93,14 @@ impl RegistryClient {
         let top = self.get_manifest(r, &top_ref, creds).await?;
         let top_digest = Digest::of(&top.bytes);
         match (r.digest(), top.header_digest.as_deref()) {
-            (Some(expected), _) => check_digest(&format!("manifest {what}"), *expected, top_digest)?,
+            (Some(expected), _) => {
+                check_digest(&format!("manifest {what}"), *expected, top_digest)?
+            }
             (None, Some(header)) => match header.parse::<Digest>() {
                 Ok(expected) => check_digest(&format!("manifest {what}"), expected, top_digest)?,
-                Err(_) => tracing::debug!(header, "Docker-Content-Digest is not sha256, not checked"),
+                Err(_) => {
+                    tracing::debug!(header, "Docker-Content-Digest is not sha256, not checked")
+                }
             },
             (None, None) => {}
         }
@@ -116,18 +120,25 @@ impl RegistryClient {
         };
         let candidates: Vec<(&Platform, &Descriptor)> = entries
             .iter()
-            .filter(|e| e.descriptor.media_type.is_empty() || is_image_manifest(&e.descriptor.media_type))
+            .filter(|e| {
+                e.descriptor.media_type.is_empty() || is_image_manifest(&e.descriptor.media_type)
+            })
             .filter_map(|e| Some((e.platform.as_ref()?, &e.descriptor)))
             .collect();
         let Some(i) = platform.best_match(candidates.iter().map(|(p, _)| *p)) else {
-            return Err(DistributionError::NoMatchingManifest { platform: platform.normalized().to_string() });
+            return Err(DistributionError::NoMatchingManifest {
+                platform: platform.normalized().to_string(),
+            });
         };
         let (chosen, child) = candidates[i];
         tracing::debug!(reference = %what, platform = %chosen, digest = %child.digest, "picked manifest from index");
-        let fetched = self.get_manifest(r, &child.digest.to_string(), creds).await?;
+        let fetched = self
+            .get_manifest(r, &child.digest.to_string(), creds)
+            .await?;
         let what_child = format!("manifest {what} ({chosen})");
         check_digest(&what_child, child.digest, Digest::of(&fetched.bytes))?;
-        let (media_type, parsed) = manifest::parse(&fetched.bytes, fetched.content_type.as_deref(), &what)?;
+        let (media_type, parsed) =
+            manifest::parse(&fetched.bytes, fetched.content_type.as_deref(), &what)?;
         let Manifest::Image(m) = parsed else {
             return Err(DistributionError::InvalidManifest {
                 reference: what,
@@ -154,7 +165,10 @@ impl RegistryClient {
         let ep = self.endpoint(registry).await?;
         let url = v2_url(&ep, &format!("{}/manifests/{reference}", r.repository()))?;
         let mut headers = HeaderMap::new();
-        headers.insert(header::ACCEPT, HeaderValue::from_static(media_types::ACCEPT_MANIFESTS));
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static(media_types::ACCEPT_MANIFESTS),
+        );
         let resp = self
             .send(&ep, registry, &scope_of(r), creds, url, headers)
             .await
@@ -163,13 +177,24 @@ impl RegistryClient {
         if !status.is_success() {
             let url = resp.url().clone();
             let body = error_body(resp, registry).await;
-            return Err(status_error(registry, &url, status, &body, &Subject::Manifest(r), creds.is_none()));
+            return Err(status_error(
+                registry,
+                &url,
+                status,
+                &body,
+                &Subject::Manifest(r),
+                creds.is_none(),
+            ));
         }
         let content_type = header_str(resp.headers(), "content-type").map(str::to_string);
         let header_digest = header_str(resp.headers(), "docker-content-digest").map(str::to_string);
         let what = format!("manifest for {}", r.familiar());
         let bytes = read_limited(resp, registry, &what, MAX_MANIFEST_SIZE).await?;
-        Ok(Fetched { bytes, content_type, header_digest })
+        Ok(Fetched {
+            bytes,
+            content_type,
+            header_digest,
+        })
     }
 
     /// Fetches a whole small blob (an image config), verifying its digest. Refuses blobs larger
@@ -180,8 +205,10 @@ impl RegistryClient {
         digest: &Digest,
         creds: Option<&Credentials>,
     ) -> Result<Bytes, DistributionError> {
-        let too_large =
-            || DistributionError::TooLarge { what: format!("blob {digest}"), limit: MAX_SMALL_BLOB_SIZE };
+        let too_large = || DistributionError::TooLarge {
+            what: format!("blob {digest}"),
+            limit: MAX_SMALL_BLOB_SIZE,
+        };
         let mut blob = self.fetch_blob(r, digest, 0, creds).await?;
         if blob.total_size.is_some_and(|n| n > MAX_SMALL_BLOB_SIZE) {
             return Err(too_large());
@@ -238,9 +265,8 @@ impl RegistryClient {
         loop {
             let mut headers = HeaderMap::new();
             if range {
-                let value = HeaderValue::from_str(&format!("bytes={offset}-")).map_err(|e| {
-                    DistributionError::Client(format!("range header: {e}"))
-                })?;
+                let value = HeaderValue::from_str(&format!("bytes={offset}-"))
+                    .map_err(|e| DistributionError::Client(format!("range header: {e}")))?;
                 headers.insert(header::RANGE, value);
             }
             let resp = self
@@ -256,7 +282,14 @@ impl RegistryClient {
             if !status.is_success() {
                 let url = resp.url().clone();
                 let body = error_body(resp, registry).await;
-                return Err(status_error(registry, &url, status, &body, &Subject::Blob(r, digest), creds.is_none()));
+                return Err(status_error(
+                    registry,
+                    &url,
+                    status,
+                    &body,
+                    &Subject::Blob(r, digest),
+                    creds.is_none(),
+                ));
             }
             let partial = range && status == StatusCode::PARTIAL_CONTENT;
             let total_size = if partial {
@@ -264,13 +297,17 @@ impl RegistryClient {
                 let (start, total) = parse_content_range(content_range).ok_or_else(|| {
                     DistributionError::Protocol {
                         what: format!("registry {registry}"),
-                        reason: format!("invalid Content-Range {content_range:?} for blob {digest}"),
+                        reason: format!(
+                            "invalid Content-Range {content_range:?} for blob {digest}"
+                        ),
                     }
                 })?;
                 if start != offset {
                     return Err(DistributionError::Protocol {
                         what: format!("registry {registry}"),
-                        reason: format!("asked for blob {digest} from byte {offset}, got it from byte {start}"),
+                        reason: format!(
+                            "asked for blob {digest} from byte {offset}, got it from byte {start}"
+                        ),
                     });
                 }
                 total
@@ -283,7 +320,12 @@ impl RegistryClient {
             }
             let start = if partial { offset } else { 0 };
             let stream = verified_stream(resp, registry.to_string(), *digest, start == 0);
-            return Ok(BlobStream { restarted, offset: start, total_size, stream });
+            return Ok(BlobStream {
+                restarted,
+                offset: start,
+                total_size,
+                stream,
+            });
         }
     }
 }
@@ -292,7 +334,11 @@ fn check_digest(what: &str, expected: Digest, actual: Digest) -> Result<(), Dist
     if expected == actual {
         Ok(())
     } else {
-        Err(DistributionError::DigestMismatch { what: what.to_string(), expected, actual })
+        Err(DistributionError::DigestMismatch {
+            what: what.to_string(),
+            expected,
+            actual,
+        })
     }
 }
 
@@ -361,7 +407,9 @@ fn verified_stream(
                 st.done = true;
                 let actual = st.hasher.take()?.finish();
                 let what = format!("blob {}", st.expected);
-                check_digest(&what, st.expected, actual).err().map(|e| (Err(e), st))
+                check_digest(&what, st.expected, actual)
+                    .err()
+                    .map(|e| (Err(e), st))
             }
         }
     })
@@ -374,7 +422,10 @@ mod tests {
 
     #[test]
     fn content_ranges() {
-        assert_eq!(parse_content_range("bytes 10-99/100"), Some((10, Some(100))));
+        assert_eq!(
+            parse_content_range("bytes 10-99/100"),
+            Some((10, Some(100)))
+        );
         assert_eq!(parse_content_range("bytes 10-99/*"), Some((10, None)));
         assert_eq!(parse_content_range("bytes */100"), None);
         assert_eq!(parse_content_range("bytes 10-5/100"), None);

@@ -47,17 +47,27 @@ impl Transport {
                 .build()
                 .map_err(|e| DistributionError::Client(e.to_string()))
         };
-        Ok(Transport { secure: build(false)?, insecure: build(true)? })
+        Ok(Transport {
+            secure: build(false)?,
+            insecure: build(true)?,
+        })
     }
 
     /// Sends a request, following up to 10 redirects. Transport failures become
     /// [`DistributionError::Connection`] naming the registry, the URL and the cause.
     pub async fn execute(&self, call: Call<'_>) -> Result<reqwest::Response, DistributionError> {
-        let client = if call.insecure_tls { &self.insecure } else { &self.secure };
+        let client = if call.insecure_tls {
+            &self.insecure
+        } else {
+            &self.secure
+        };
         let origin = call.url.origin();
-        let (mut url, mut method, mut body, mut headers) = (call.url, call.method, call.body, call.headers);
+        let (mut url, mut method, mut body, mut headers) =
+            (call.url, call.method, call.body, call.headers);
         for _ in 0..=MAX_REDIRECTS {
-            let mut req = client.request(method.clone(), url.clone()).headers(headers.clone());
+            let mut req = client
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
             if let Some(auth) = call.auth
                 && url.origin() == origin
             {
@@ -66,23 +76,34 @@ impl Transport {
             if let Some(b) = &body {
                 req = req.body(b.clone());
             }
-            let resp = req.send().await.map_err(|e| DistributionError::Connection {
-                registry: call.registry.to_string(),
-                cause: transport_cause(&method, &url, e),
-            })?;
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| DistributionError::Connection {
+                    registry: call.registry.to_string(),
+                    cause: transport_cause(&method, &url, e),
+                })?;
             let status = resp.status();
             if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
                 return Ok(resp);
             }
-            let Some(location) = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok())
+            let Some(location) = resp
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
             else {
                 return Ok(resp);
             };
-            let next = url.join(location).map_err(|e| DistributionError::Protocol {
-                what: format!("registry {}", call.registry),
-                reason: format!("invalid redirect location {location:?}: {e}"),
-            })?;
-            if matches!(status.as_u16(), 301..=303) && method != Method::GET && method != Method::HEAD {
+            let next = url
+                .join(location)
+                .map_err(|e| DistributionError::Protocol {
+                    what: format!("registry {}", call.registry),
+                    reason: format!("invalid redirect location {location:?}: {e}"),
+                })?;
+            if matches!(status.as_u16(), 301..=303)
+                && method != Method::GET
+                && method != Method::HEAD
+            {
                 method = Method::GET;
                 body = None;
                 headers.remove(header::CONTENT_TYPE);
@@ -105,7 +126,10 @@ pub(crate) async fn read_limited(
     what: &str,
     limit: u64,
 ) -> Result<Bytes, DistributionError> {
-    let too_large = || DistributionError::TooLarge { what: what.to_string(), limit };
+    let too_large = || DistributionError::TooLarge {
+        what: what.to_string(),
+        limit,
+    };
     if resp.content_length().is_some_and(|n| n > limit) {
         return Err(too_large());
     }
@@ -132,5 +156,9 @@ pub(crate) async fn read_limited(
 
 /// A header as text, if present and valid.
 pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty())
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }

@@ -67,12 +67,14 @@ pub fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
             h.set_entry_type(tar::EntryType::Directory);
             h.set_mode(0o755);
             h.set_size(0);
-            b.append_data(&mut h, path, &[][..]).expect("appending a tar directory");
+            b.append_data(&mut h, path, &[][..])
+                .expect("appending a tar directory");
         } else {
             h.set_entry_type(tar::EntryType::Regular);
             h.set_mode(0o644);
             h.set_size(data.len() as u64);
-            b.append_data(&mut h, path, *data).expect("appending a tar file");
+            b.append_data(&mut h, path, *data)
+                .expect("appending a tar file");
         }
     }
     b.into_inner().expect("finishing a tar")
@@ -117,7 +119,11 @@ impl TestImage {
 
     /// Every blob of the image (layers, then config) with its digest.
     pub fn blobs(&self) -> Vec<(Digest, &[u8])> {
-        let mut out: Vec<(Digest, &[u8])> = self.layers.iter().map(|l| (l.digest, l.data.as_slice())).collect();
+        let mut out: Vec<(Digest, &[u8])> = self
+            .layers
+            .iter()
+            .map(|l| (l.digest, l.data.as_slice()))
+            .collect();
         out.push((self.config_digest, self.config.as_slice()));
         out
     }
@@ -228,7 +234,8 @@ impl TestIndex {
         let entries: Vec<Value> = images
             .iter()
             .map(|img| {
-                let mut platform = json!({ "architecture": img.platform.architecture, "os": img.platform.os });
+                let mut platform =
+                    json!({ "architecture": img.platform.architecture, "os": img.platform.os });
                 if let Some(v) = &img.platform.variant {
                     platform["variant"] = json!(v);
                 }
@@ -246,6 +253,11 @@ impl TestIndex {
             "manifests": entries,
         }))
         .expect("index json");
-        TestIndex { images, digest: Digest::of(&manifest), manifest, media_type }
+        TestIndex {
+            images,
+            digest: Digest::of(&manifest),
+            manifest,
+            media_type,
+        }
     }
 }

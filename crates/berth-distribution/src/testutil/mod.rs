@@ -41,13 +41,17 @@ impl TestRegistry {
     /// Starts a registry and waits until `/v2/` answers. Panics with the reason (binary
     /// missing, registry log) if it cannot.
     pub async fn start() -> TestRegistry {
-        let binary = std::env::var("BERTH_TEST_REGISTRY_BIN").unwrap_or_else(|_| REGISTRY_BINARY.to_string());
+        let binary = std::env::var("BERTH_TEST_REGISTRY_BIN")
+            .unwrap_or_else(|_| REGISTRY_BINARY.to_string());
         assert!(
             std::path::Path::new(&binary).exists(),
             "{binary} is not installed: the registry tests need Debian's docker-registry (apt-get install docker-registry)"
         );
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder().no_proxy().build().expect("building an http client");
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("building an http client");
         let mut last_log = String::new();
         // A free port can be taken between probing and binding: try a few.
         for _ in 0..3 {
@@ -66,7 +70,12 @@ impl TestRegistry {
                 .stderr(log)
                 .spawn()
                 .unwrap_or_else(|e| panic!("starting {binary}: {e}"));
-            let mut reg = TestRegistry { addr: SocketAddr::from(([127, 0, 0, 1], port)), child, dir, http: http.clone() };
+            let mut reg = TestRegistry {
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                child,
+                dir,
+                http: http.clone(),
+            };
             if reg.wait_ready().await {
                 return reg;
             }
@@ -122,16 +131,29 @@ impl TestRegistry {
     pub async fn push_blob(&self, repo: &str, data: &[u8]) -> Digest {
         let digest = Digest::of(data);
         let start = format!("{}/v2/{repo}/blobs/uploads/", self.url());
-        let resp = self.http.post(&start).send().await.expect("starting a blob upload");
-        assert_eq!(resp.status().as_u16(), 202, "POST {start}: {}", resp.text().await.unwrap_or_default());
+        let resp = self
+            .http
+            .post(&start)
+            .send()
+            .await
+            .expect("starting a blob upload");
+        assert_eq!(
+            resp.status().as_u16(),
+            202,
+            "POST {start}: {}",
+            resp.text().await.unwrap_or_default()
+        );
         let location = resp
             .headers()
             .get("location")
             .and_then(|v| v.to_str().ok())
             .expect("upload location")
             .to_string();
-        let mut url = url::Url::parse(&self.url()).and_then(|base| base.join(&location)).expect("upload url");
-        url.query_pairs_mut().append_pair("digest", &digest.to_string());
+        let mut url = url::Url::parse(&self.url())
+            .and_then(|base| base.join(&location))
+            .expect("upload url");
+        url.query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
         let resp = self
             .http
             .put(url.clone())
@@ -140,12 +162,23 @@ impl TestRegistry {
             .send()
             .await
             .expect("finishing a blob upload");
-        assert_eq!(resp.status().as_u16(), 201, "PUT {url}: {}", resp.text().await.unwrap_or_default());
+        assert_eq!(
+            resp.status().as_u16(),
+            201,
+            "PUT {url}: {}",
+            resp.text().await.unwrap_or_default()
+        );
         digest
     }
 
     /// Puts a manifest under a tag or digest with its media type as `Content-Type`.
-    pub async fn push_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> Digest {
+    pub async fn push_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &[u8],
+    ) -> Digest {
         let url = format!("{}/v2/{repo}/manifests/{reference}", self.url());
         let resp = self
             .http
@@ -155,7 +188,12 @@ impl TestRegistry {
             .send()
             .await
             .expect("pushing a manifest");
-        assert_eq!(resp.status().as_u16(), 201, "PUT {url}: {}", resp.text().await.unwrap_or_default());
+        assert_eq!(
+            resp.status().as_u16(),
+            201,
+            "PUT {url}: {}",
+            resp.text().await.unwrap_or_default()
+        );
         Digest::of(body)
     }
 
@@ -164,16 +202,19 @@ impl TestRegistry {
         for (_, data) in image.blobs() {
             self.push_blob(repo, data).await;
         }
-        self.push_manifest(repo, tag, image.media_type, &image.manifest).await
+        self.push_manifest(repo, tag, image.media_type, &image.manifest)
+            .await
     }
 
     /// Pushes every image of an index by digest, then the index, tagged `tag`. Returns the
     /// index digest.
     pub async fn push_index(&self, repo: &str, tag: &str, index: &TestIndex) -> Digest {
         for image in &index.images {
-            self.push_image(repo, &image.manifest_digest.to_string(), image).await;
+            self.push_image(repo, &image.manifest_digest.to_string(), image)
+                .await;
         }
-        self.push_manifest(repo, tag, index.media_type, &index.manifest).await
+        self.push_manifest(repo, tag, index.media_type, &index.manifest)
+            .await
     }
 }
 

@@ -22,7 +22,9 @@ impl Fake {
 
     /// Like `start`, for apps that need their own address (a token realm, a redirect).
     pub async fn start_with(app: impl FnOnce(SocketAddr) -> axum::Router) -> Fake {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding a fake");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding a fake");
         let addr = listener.local_addr().expect("fake address");
         let app = app(addr);
         let task = tokio::spawn(async move {
@@ -53,7 +55,10 @@ pub fn client() -> RegistryClient {
 
 /// Reads a whole blob stream; the first error ends it.
 pub async fn collect(
-    mut s: futures::stream::BoxStream<'static, Result<Bytes, berth_distribution::DistributionError>>,
+    mut s: futures::stream::BoxStream<
+        'static,
+        Result<Bytes, berth_distribution::DistributionError>,
+    >,
 ) -> Result<Vec<u8>, berth_distribution::DistributionError> {
     let mut out = Vec::new();
     while let Some(chunk) = s.next().await {
