@@ -206,12 +206,15 @@ impl RegistryClient {
             Some(t) => Some(auth::bearer_header(t)),
             None => self.cached_auth(&key),
         };
+        // A challenge seen before on this registry is answered up front, saving a round trip.
+        let mut answered: Option<Challenge> = None;
         if auth.is_none() && registry_token.is_none() {
             let known = lock(&self.inner.challenges).get(registry).cloned();
             if let Some(challenge) = known {
                 auth = self
                     .authenticate(ep, registry, &challenge, scope, creds, &key)
                     .await?;
+                answered = auth.is_some().then_some(challenge);
             }
         }
         let mut retried = false;
@@ -233,6 +236,10 @@ impl RegistryClient {
             let Some(challenge) = auth::preferred(&all).cloned() else {
                 return Ok(resp);
             };
+            if answered.as_ref() == Some(&challenge) {
+                // Refused with fresh credentials for this very challenge: asking again won't help.
+                return Ok(resp);
+            }
             lock(&self.inner.challenges).insert(registry.to_string(), challenge.clone());
             lock(&self.inner.auth_cache).remove(&key);
             match self

@@ -22,3 +22,27 @@ pub use error::{DistributionError, ErrorKind};
 pub use manifest::{Descriptor, media_types};
 pub use platform::Platform;
 pub use pull::{BlobStream, MAX_MANIFEST_SIZE, MAX_SMALL_BLOB_SIZE, ResolvedImage};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_image::{Digest, Reference};
+
+    /// The engine spawns pulls on tokio: the client and its futures must be `Send`.
+    #[allow(dead_code)]
+    fn futures_are_send(
+        c: &RegistryClient,
+        r: &Reference,
+        p: &Platform,
+        d: &Digest,
+        cr: &Credentials,
+    ) {
+        fn send<T: Send>(_: T) {}
+        fn shared<T: Send + Sync + Clone + 'static>(_: &T) {}
+        shared(c);
+        send(c.resolve(r, p, Some(cr)));
+        send(c.fetch_blob(r, d, 0, Some(cr)));
+        send(c.fetch_blob_bytes(r, d, None));
+        send(c.login("docker.io", cr));
+    }
+}
