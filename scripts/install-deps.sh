@@ -7,7 +7,7 @@ packages=(
   build-essential pkg-config libseccomp-dev
   busybox-static docker-registry skopeo
   e2fsprogs cpio qemu-system-x86 qemu-utils
-  iproute2 nftables util-linux python3 curl jq
+  iproute2 nftables util-linux python3 curl jq podman
 )
 
 missing=()

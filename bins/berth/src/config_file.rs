@@ -117,7 +117,8 @@ impl ConfigFile {
         Ok(())
     }
 
-    fn string_field(&self, key: &str) -> Option<String> {
+    /// A top-level string setting (`imagesFormat`, `credsStore`…), when set.
+    pub fn string(&self, key: &str) -> Option<String> {
         self.data.get(key).and_then(Json::as_str).filter(|s| !s.is_empty()).map(str::to_string)
     }
 
@@ -140,7 +141,7 @@ impl ConfigFile {
         {
             return Some(h.to_string());
         }
-        self.string_field("credsStore")
+        self.string("credsStore")
     }
 
     pub fn uses_helper(&self, server: &str) -> bool {

@@ -70,19 +70,19 @@ impl Client {
         Ok(body)
     }
 
-    /// `GET path` as text, or a 404 reported as `Ok(None)`.
-    pub async fn get_text(&self, path: &str) -> Result<Option<String>, CliError> {
+    /// `GET path` as text, or the daemon's message for a 404 as `Err`.
+    pub async fn get_text(&self, path: &str) -> Result<Result<String, String>, CliError> {
         let resp = raw::send(&self.host, Method::GET, &self.path(path), &[], None)
             .await
             .map_err(|_| cannot_connect(&self.host))?;
         let (status, body) = raw::read_body(resp).await.map_err(|e| CliError::msg(e.to_string()))?;
         if status == http::StatusCode::NOT_FOUND {
-            return Ok(None);
+            return Ok(Err(raw::error_message(&body)));
         }
         if !status.is_success() {
             return Err(CliError::msg(format!("Error response from daemon: {}", raw::error_message(&body))));
         }
-        Ok(Some(String::from_utf8_lossy(&body).into_owned()))
+        Ok(Ok(String::from_utf8_lossy(&body).into_owned()))
     }
 
     /// `GET path` decoded into a template value (key order kept).

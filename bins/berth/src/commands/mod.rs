@@ -139,3 +139,11 @@ pub async fn run(cmd: Command, ctx: &Ctx) -> Result<()> {
         Command::Logout(a) => registry::logout::run(a, ctx).await,
     }
 }
+
+/// docker's `prompt.Confirm`: asks on stdout, reads one line, true only for `y`/`Y`.
+pub fn confirm(message: &str) -> Result<bool> {
+    out(&format!("{message} [y/N] "))?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim().eq_ignore_ascii_case("y"))
+}

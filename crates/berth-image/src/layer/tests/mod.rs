@@ -236,15 +236,3 @@ fn lstat(path: &Path) -> fs::Metadata {
 fn exists(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok()
 }
-
-#[test]
-#[ignore]
-fn zz_bench_tmp() {
-    let tar = std::fs::File::open("/tmp/bench-layer.tar").unwrap();
-    let dest = Path::new("/tmp/bench-dest");
-    let _ = fs::remove_dir_all(dest);
-    fs::create_dir(dest).unwrap();
-    let t = std::time::Instant::now();
-    let stats = apply_layer(std::io::BufReader::with_capacity(1 << 20, tar), dest).unwrap();
-    eprintln!("apply_layer: {:?} {stats:?}", t.elapsed());
-}
