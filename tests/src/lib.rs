@@ -12,9 +12,16 @@ pub use berth_distribution::testutil;
 /// A built binary of this workspace (`target/<profile>/NAME`), next to the test executable's directory.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
     let p = dir.join(name);
-    assert!(p.exists(), "{} is not built: run `cargo build --workspace --bins` first", p.display());
+    assert!(
+        p.exists(),
+        "{} is not built: run `cargo build --workspace --bins` first",
+        p.display()
+    );
     p
 }
 
@@ -42,9 +49,16 @@ impl Daemon {
     }
 
     pub fn start_with(args: &[&str]) -> Daemon {
-        let dir = tempfile::Builder::new().prefix("berth-e2e-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e-")
+            .tempdir()
+            .expect("temp dir");
         std::fs::create_dir_all(dir.path().join("docker-config")).unwrap();
-        let mut d = Daemon { dir, child: None, extra_args: args.iter().map(|s| s.to_string()).collect() };
+        let mut d = Daemon {
+            dir,
+            child: None,
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+        };
         d.spawn();
         d
     }
@@ -66,7 +80,11 @@ impl Daemon {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("berthd.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("berthd.log"))
+            .unwrap();
         let child = Command::new(bin("berthd"))
             .arg("-H")
             .arg(self.host())
@@ -77,7 +95,10 @@ impl Daemon {
             .arg("--config-file")
             .arg("/dev/null")
             .args(&self.extra_args)
-            .env("BERTH_LOG", "debug,h2=warn,hyper=warn,reqwest=warn,rustls=warn")
+            .env(
+                "BERTH_LOG",
+                "debug,h2=warn,hyper=warn,reqwest=warn,rustls=warn",
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -135,14 +156,20 @@ impl Daemon {
     /// A `docker` command aimed at this daemon with a private config dir.
     pub fn docker_cmd(&self) -> Command {
         let mut c = Command::new(docker_cli());
-        c.env("DOCKER_HOST", self.host()).env("DOCKER_CONFIG", self.dir.path().join("docker-config"));
-        c.env_remove("DOCKER_CONTEXT").env_remove("DOCKER_API_VERSION");
+        c.env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"));
+        c.env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_API_VERSION");
         c
     }
 
     /// Runs `docker ARGS…` and returns its output.
     pub fn docker(&self, args: &[&str]) -> Output {
-        self.docker_cmd().args(args).stdin(Stdio::null()).output().expect("run docker")
+        self.docker_cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run docker")
     }
 
     /// Runs `docker ARGS…`, asserts success and returns stdout.
@@ -162,13 +189,18 @@ impl Daemon {
     /// A `berth` command aimed at this daemon.
     pub fn berth_cmd(&self) -> Command {
         let mut c = Command::new(bin("berth"));
-        c.env("BERTH_HOST", self.host()).env("DOCKER_CONFIG", self.dir.path().join("docker-config"));
+        c.env("BERTH_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"));
         c.env_remove("DOCKER_HOST");
         c
     }
 
     pub fn berth(&self, args: &[&str]) -> Output {
-        self.berth_cmd().args(args).stdin(Stdio::null()).output().expect("run berth")
+        self.berth_cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth")
     }
 
     pub fn berth_ok(&self, args: &[&str]) -> String {
@@ -184,11 +216,17 @@ impl Daemon {
     }
 
     /// A raw HTTP/1.1 request over the socket: (status, headers, body).
-    pub fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> (u16, Vec<(String, String)>, Vec<u8>) {
-        self.try_request(method, path, body).expect("request to berthd")
+    pub fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> HttpResponse {
+        self.try_request(method, path, body)
+            .expect("request to berthd")
     }
 
-    fn try_request(&self, method: &str, path: &str, body: Option<&[u8]>) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+    fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> std::io::Result<HttpResponse> {
         raw_http(&self.socket(), method, path, body)
     }
 
@@ -201,7 +239,11 @@ impl Daemon {
             let mut f = std::fs::File::open(e.path()).unwrap();
             let mut h = <sha2::Sha256 as sha2::Digest>::new();
             std::io::copy(&mut f, &mut HashWriter(&mut h)).unwrap();
-            assert_eq!(hex::encode(sha2::Digest::finalize(h)), name, "blob {name} is corrupt");
+            assert_eq!(
+                hex::encode(sha2::Digest::finalize(h)),
+                name,
+                "blob {name} is corrupt"
+            );
         }
     }
 }
@@ -229,12 +271,24 @@ pub fn tail(s: &str, lines: usize) -> String {
     v[v.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Status, lower-cased headers and body of an HTTP answer.
+pub type HttpResponse = (u16, Vec<(String, String)>, Vec<u8>);
+
 /// One HTTP/1.1 request on a unix socket, read to the end (Connection: close).
-pub fn raw_http(socket: &Path, method: &str, path: &str, body: Option<&[u8]>) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+pub fn raw_http(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+) -> std::io::Result<HttpResponse> {
     let mut s = UnixStream::connect(socket)?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
     let body = body.unwrap_or_default();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Length: {}\r\n", body.len())?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    )?;
     if !body.is_empty() {
         write!(s, "Content-Type: application/json\r\n")?;
     }
@@ -242,7 +296,10 @@ pub fn raw_http(socket: &Path, method: &str, path: &str, body: Option<&[u8]>) ->
     s.write_all(body)?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| std::io::Error::other("no header end"))?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header end"))?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.lines();
     let status: u16 = lines
@@ -251,10 +308,16 @@ pub fn raw_http(socket: &Path, method: &str, path: &str, body: Option<&[u8]>) ->
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| std::io::Error::other("bad status line"))?;
     let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        })
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked")) {
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"))
+    {
         body = dechunk(&body);
     }
     Ok((status, headers, body))
@@ -262,9 +325,9 @@ pub fn raw_http(socket: &Path, method: &str, path: &str, body: Option<&[u8]>) ->
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else { break };
-        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -295,15 +358,19 @@ pub fn busybox_rootfs_tar() -> Vec<u8> {
     h.set_mode(0o755);
     h.set_mtime(1_700_000_000);
     b.append_data(&mut h, "bin/busybox", &busybox[..]).unwrap();
-    for applet in ["sh", "ls", "cat", "echo", "true", "false", "sleep", "id", "env", "pwd", "hostname", "wc"] {
+    for applet in [
+        "sh", "ls", "cat", "echo", "true", "false", "sleep", "id", "env", "pwd", "hostname", "wc",
+    ] {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_size(0);
         h.set_mode(0o777);
         h.set_mtime(1_700_000_000);
-        b.append_link(&mut h, format!("bin/{applet}"), "busybox").unwrap();
+        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
+            .unwrap();
     }
-    let passwd = b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+    let passwd =
+        b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
     let mut h = tar::Header::new_gnu();
     h.set_size(passwd.len() as u64);
     h.set_mode(0o644);
@@ -314,5 +381,8 @@ pub fn busybox_rootfs_tar() -> Vec<u8> {
 
 /// Parses `docker images --format '{{json .}}'`-style output, one JSON object per line.
 pub fn json_lines(s: &str) -> Vec<serde_json::Value> {
-    s.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("json line")).collect()
+    s.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
 }

@@ -39,7 +39,13 @@ fn every_versioned_path_from_1_41_to_newest_is_served() {
     let (status, _, body) = d.request("GET", "/v1.99/version", None);
     assert_eq!(status, 400);
     let msg: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert!(msg["message"].as_str().unwrap().contains("client version 1.99 is too new"), "{msg}");
+    assert!(
+        msg["message"]
+            .as_str()
+            .unwrap()
+            .contains("client version 1.99 is too new"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -54,15 +60,27 @@ fn unknown_paths_and_images_are_docker_errors() {
     assert_eq!(v["message"], "No such image: nosuch:thing");
     let out = d.docker(&["image", "inspect", "nosuch"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("No such image: nosuch"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("No such image: nosuch"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn docker_version_and_info_talk_to_berthd() {
     let d = Daemon::start();
-    let v = d.docker_ok(&["version", "--format", "{{.Server.Version}} {{.Server.APIVersion}} {{.Server.Os}}"]);
-    assert_eq!(v.trim(), format!("{} 1.47 linux", env!("CARGO_PKG_VERSION")));
-    let info: serde_json::Value = serde_json::from_str(&d.docker_ok(&["info", "--format", "{{json .}}"])).unwrap();
+    let v = d.docker_ok(&[
+        "version",
+        "--format",
+        "{{.Server.Version}} {{.Server.APIVersion}} {{.Server.Os}}",
+    ]);
+    assert_eq!(
+        v.trim(),
+        format!("{} 1.47 linux", env!("CARGO_PKG_VERSION"))
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&d.docker_ok(&["info", "--format", "{{json .}}"])).unwrap();
     assert_eq!(info["Images"], 0);
     assert_eq!(info["OSType"], "linux");
     assert_eq!(info["DockerRootDir"], d.data_root().display().to_string());
@@ -73,12 +91,25 @@ fn docker_version_and_info_talk_to_berthd() {
 fn daemon_listens_on_tcp_too() {
     let port = free_port();
     let d = Daemon::start_with(&["-H", &format!("tcp://127.0.0.1:{port}")]);
-    let out = d.docker_cmd().env("DOCKER_HOST", format!("tcp://127.0.0.1:{port}")).args(["version", "--format", "{{.Server.Version}}"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = d
+        .docker_cmd()
+        .env("DOCKER_HOST", format!("tcp://127.0.0.1:{port}"))
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // and still on its unix socket
     assert_eq!(d.request("GET", "/_ping", None).0, 200);
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

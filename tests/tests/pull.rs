@@ -6,25 +6,49 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_distribution::Platform;
-use berth_tests::testutil::{Compression, Format, TestImage, TestIndex, TestRegistry};
 use berth_tests::Daemon;
+use berth_tests::testutil::{Compression, Format, TestImage, TestIndex, TestRegistry};
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn three_layer_image(format: Format) -> TestImage {
-    let tag: &[u8] = if format == Format::Oci { b"oci" } else { b"docker" };
+    let tag: &[u8] = if format == Format::Oci {
+        b"oci"
+    } else {
+        b"docker"
+    };
     TestImage::builder(format)
-        .layer(Compression::Gzip, &[("etc/", b""), ("etc/motd", b"gzip layer\n"), ("format", tag)])
-        .layer(Compression::Zstd, &[("usr/", b""), ("usr/zstd.txt", b"zstd layer\n")])
+        .layer(
+            Compression::Gzip,
+            &[
+                ("etc/", b""),
+                ("etc/motd", b"gzip layer\n"),
+                ("format", tag),
+            ],
+        )
+        .layer(
+            Compression::Zstd,
+            &[("usr/", b""), ("usr/zstd.txt", b"zstd layer\n")],
+        )
         .layer(Compression::None, &[("plain.txt", b"uncompressed layer\n")])
         .container_config(serde_json::json!({"Cmd": ["/bin/sh"], "Env": ["A=1"]}))
         .build()
 }
 
 fn lower_dirs(d: &Daemon, name: &str) -> Vec<String> {
-    let lower = d.docker_ok(&["image", "inspect", "--format", "{{.GraphDriver.Data.LowerDir}}", name]);
+    let lower = d.docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.GraphDriver.Data.LowerDir}}",
+        name,
+    ]);
     lower.trim().split(':').map(str::to_string).collect()
 }
 
@@ -40,10 +64,17 @@ fn pulls_schema2_and_oci_images_with_every_compression() {
         let out = d.docker_ok(&["pull", &name]);
         assert_eq!(out.matches("Pull complete").count(), 3, "{out}");
         assert!(out.contains(&format!("Digest: {digest}")), "{out}");
-        assert!(out.contains(&format!("Status: Downloaded newer image for {name}")), "{out}");
-        let inspect: serde_json::Value = serde_json::from_str(&d.docker_ok(&["image", "inspect", &name])).unwrap();
+        assert!(
+            out.contains(&format!("Status: Downloaded newer image for {name}")),
+            "{out}"
+        );
+        let inspect: serde_json::Value =
+            serde_json::from_str(&d.docker_ok(&["image", "inspect", &name])).unwrap();
         assert_eq!(inspect[0]["Id"], image.config_digest.to_string());
-        assert_eq!(inspect[0]["RepoDigests"][0], format!("{}/{repo}@{digest}", registry.host()));
+        assert_eq!(
+            inspect[0]["RepoDigests"][0],
+            format!("{}/{repo}@{digest}", registry.host())
+        );
         assert_eq!(inspect[0]["Config"]["Env"][0], "A=1");
         let lowers = lower_dirs(&d, &name);
         assert_eq!(lowers.len(), 3);
@@ -55,11 +86,18 @@ fn pulls_schema2_and_oci_images_with_every_compression() {
             assert!(files.iter().any(|x| x == f), "{f} not unpacked: {files:?}");
         }
         let again = d.docker_ok(&["pull", &name]);
-        assert!(again.contains(&format!("Status: Image is up to date for {name}")), "{again}");
+        assert!(
+            again.contains(&format!("Status: Image is up to date for {name}")),
+            "{again}"
+        );
         // By digest, as docker: the image is already there.
         let by_digest = format!("{}/{repo}@{digest}", registry.host());
         d.docker_ok(&["pull", &by_digest]);
-        assert_eq!(d.docker_ok(&["image", "inspect", "--format", "{{.Id}}", &by_digest]).trim(), image.config_digest.to_string());
+        assert_eq!(
+            d.docker_ok(&["image", "inspect", "--format", "{{.Id}}", &by_digest])
+                .trim(),
+            image.config_digest.to_string()
+        );
     }
     d.verify_store();
 }
@@ -86,9 +124,14 @@ fn layers_are_shared_between_images() {
     let rt = rt();
     let registry = rt.block_on(TestRegistry::start());
     let d = Daemon::start();
-    let base = TestImage::builder(Format::Oci).layer(Compression::Gzip, &[("base.txt", b"base")]).build();
+    let base = TestImage::builder(Format::Oci)
+        .layer(Compression::Gzip, &[("base.txt", b"base")])
+        .build();
     let child = TestImage::builder(Format::Oci)
-        .raw_layer(Compression::Gzip, berth_tests::testutil::tar_of(&[("base.txt", b"base")]))
+        .raw_layer(
+            Compression::Gzip,
+            berth_tests::testutil::tar_of(&[("base.txt", b"base")]),
+        )
         .layer(Compression::Gzip, &[("child.txt", b"child")])
         .build();
     rt.block_on(registry.push_image("lib/base", "1", &base));
@@ -97,7 +140,12 @@ fn layers_are_shared_between_images() {
     let out = d.docker_ok(&["pull", &format!("{}/lib/child:1", registry.host())]);
     assert!(out.contains("Already exists"), "{out}");
     assert_eq!(out.matches("Pull complete").count(), 1, "{out}");
-    assert_eq!(std::fs::read_dir(d.data_root().join("layers")).unwrap().count(), 2);
+    assert_eq!(
+        std::fs::read_dir(d.data_root().join("layers"))
+            .unwrap()
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -106,7 +154,10 @@ fn multi_arch_index_honours_platform_and_variant() {
     let registry = rt.block_on(TestRegistry::start());
     let d = Daemon::start();
     let arch = |p: Platform, file: &'static str| {
-        TestImage::builder(Format::Oci).platform(p).layer(Compression::Gzip, &[(file, b"x")]).build()
+        TestImage::builder(Format::Oci)
+            .platform(p)
+            .layer(Compression::Gzip, &[(file, b"x")])
+            .build()
     };
     let index = TestIndex::new(
         Format::Oci,
@@ -122,13 +173,24 @@ fn multi_arch_index_honours_platform_and_variant() {
     let out = d.docker_ok(&["pull", "--platform", "linux/arm/v7", &name]);
     assert!(out.contains(&format!("Digest: {index_digest}")), "{out}");
     let fmt = "{{.Architecture}}/{{.Variant}}";
-    assert_eq!(d.docker_ok(&["image", "inspect", "--format", fmt, &name]).trim(), "arm/v7");
+    assert_eq!(
+        d.docker_ok(&["image", "inspect", "--format", fmt, &name])
+            .trim(),
+        "arm/v7"
+    );
     d.docker_ok(&["pull", "--platform", "linux/arm64", &name]);
-    assert_eq!(d.docker_ok(&["image", "inspect", "--format", fmt, &name]).trim(), "arm64/v8");
+    assert_eq!(
+        d.docker_ok(&["image", "inspect", "--format", fmt, &name])
+            .trim(),
+        "arm64/v8"
+    );
     let out = d.docker(&["pull", "--platform", "linux/s390x", &name]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no matching manifest for linux/s390x"), "{err}");
+    assert!(
+        err.contains("no matching manifest for linux/s390x"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -139,20 +201,32 @@ fn pull_errors_are_clear_and_leave_nothing_behind() {
     let out = d.docker(&["pull", &format!("{}/nope/missing:1", registry.host())]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("Error response from daemon") && err.contains("not found"), "{err}");
+    assert!(
+        err.contains("Error response from daemon") && err.contains("not found"),
+        "{err}"
+    );
     let image = three_layer_image(Format::Oci);
     rt.block_on(registry.push_image("some/app", "1", &image));
     let out = d.docker(&["pull", &format!("{}/some/app:2", registry.host())]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("manifest unknown"), "{err}");
     // Nothing listening: the host is named in the error.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let out = d.docker(&["pull", &format!("127.0.0.1:{port}/a/b:1")]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
     assert_eq!(d.docker_ok(&["images", "-q"]).trim(), "");
-    assert_eq!(std::fs::read_dir(d.data_root().join("layers")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(d.data_root().join("layers"))
+            .unwrap()
+            .count(),
+        0
+    );
 }
 
 /// A registry serving one image from memory, with blob downloads throttled and Range
@@ -164,7 +238,11 @@ struct SlowRegistry {
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
-fn start_slow_registry(rt: &tokio::runtime::Runtime, image: &TestImage, bytes_per_tick: usize) -> SlowRegistry {
+fn start_slow_registry(
+    rt: &tokio::runtime::Runtime,
+    image: &TestImage,
+    bytes_per_tick: usize,
+) -> SlowRegistry {
     use axum::extract::{Path, State};
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::IntoResponse;
@@ -178,17 +256,30 @@ fn start_slow_registry(rt: &tokio::runtime::Runtime, image: &TestImage, bytes_pe
         sent: Arc<AtomicU64>,
         tick: usize,
     }
-    async fn handle(State(s): State<S>, Path(rest): Path<String>, headers: HeaderMap) -> axum::response::Response {
+    async fn handle(
+        State(s): State<S>,
+        Path(rest): Path<String>,
+        headers: HeaderMap,
+    ) -> axum::response::Response {
         if rest.contains("/manifests/") {
             return ([("content-type", s.media_type)], s.manifest.clone()).into_response();
         }
-        let Some(digest) = rest.rsplit('/').next() else { return StatusCode::NOT_FOUND.into_response() };
-        let Some(blob) = s.blobs.get(digest).cloned() else { return StatusCode::NOT_FOUND.into_response() };
+        let Some(digest) = rest.rsplit('/').next() else {
+            return StatusCode::NOT_FOUND.into_response();
+        };
+        let Some(blob) = s.blobs.get(digest).cloned() else {
+            return StatusCode::NOT_FOUND.into_response();
+        };
         let offset = headers
             .get("range")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("bytes="))
-            .and_then(|v| v.trim_end_matches('-').split('-').next().and_then(|n| n.parse::<u64>().ok()))
+            .and_then(|v| {
+                v.trim_end_matches('-')
+                    .split('-')
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+            })
             .unwrap_or(0);
         if headers.contains_key("range") {
             s.ranges.lock().unwrap().push(offset);
@@ -209,11 +300,21 @@ fn start_slow_registry(rt: &tokio::runtime::Runtime, image: &TestImage, bytes_pe
                 Some((Ok::<_, std::io::Error>(rest.slice(..n)), rest.slice(n..)))
             }
         });
-        let status = if offset > 0 { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
+        let status = if offset > 0 {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        };
         let mut resp = (status, axum::body::Body::from_stream(stream)).into_response();
-        resp.headers_mut().insert("content-length", (total - offset as usize).into());
+        resp.headers_mut()
+            .insert("content-length", (total - offset as usize).into());
         if offset > 0 {
-            resp.headers_mut().insert("content-range", format!("bytes {offset}-{}/{total}", total - 1).parse().unwrap());
+            resp.headers_mut().insert(
+                "content-range",
+                format!("bytes {offset}-{}/{total}", total - 1)
+                    .parse()
+                    .unwrap(),
+            );
         }
         resp
     }
@@ -234,13 +335,25 @@ fn start_slow_registry(rt: &tokio::runtime::Runtime, image: &TestImage, bytes_pe
         .route("/v2/", axum::routing::get(|| async { "{}" }))
         .route("/v2/{*rest}", axum::routing::get(handle).head(handle))
         .with_state(state);
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     rt.spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(async { let _ = rx.await; }).await.unwrap();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
     });
-    SlowRegistry { addr, range_offsets: ranges, sent, _shutdown: tx }
+    SlowRegistry {
+        addr,
+        range_offsets: ranges,
+        sent,
+        _shutdown: tx,
+    }
 }
 
 #[test]
@@ -262,30 +375,50 @@ fn sigkill_mid_pull_then_restart_resumes_and_verifies() {
     let reg = start_slow_registry(&rt, &image, 32 * 1024);
     let name = format!("127.0.0.1:{}/slow/app:1", reg.addr.port());
     let mut d = Daemon::start();
-    let mut pull = d.docker_cmd().args(["pull", &name]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut pull = d
+        .docker_cmd()
+        .args(["pull", &name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     // Kill the daemon once part of the big layer has arrived.
     let deadline = Instant::now() + Duration::from_secs(30);
     while reg.sent.load(Ordering::Relaxed) < 600 * 1024 {
-        assert!(Instant::now() < deadline, "download never started: {}", d.log());
+        assert!(
+            Instant::now() < deadline,
+            "download never started: {}",
+            d.log()
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     d.kill();
     let _ = pull.wait();
-    assert!(d.docker(&["version"]).status.code() != Some(0) || true);
     // Nothing half-written is visible; the partial download is kept for resuming.
     let partials: Vec<u64> = std::fs::read_dir(d.data_root().join("ingest"))
         .unwrap()
         .map(|e| e.unwrap().metadata().unwrap().len())
         .collect();
-    assert!(partials.iter().any(|&n| n > 0), "no partial ingest kept: {partials:?}");
+    assert!(
+        partials.iter().any(|&n| n > 0),
+        "no partial ingest kept: {partials:?}"
+    );
     d.restart();
-    assert_eq!(d.docker_ok(&["images", "-q"]).trim(), "", "a half-pulled image became visible");
+    assert_eq!(
+        d.docker_ok(&["images", "-q"]).trim(),
+        "",
+        "a half-pulled image became visible"
+    );
     let out = d.docker_ok(&["pull", &name]);
     assert!(out.contains("Status: Downloaded newer image"), "{out}");
     let offsets = reg.range_offsets.lock().unwrap().clone();
-    assert!(offsets.iter().any(|&o| o > 0), "the download was not resumed with a Range request: {offsets:?}");
+    assert!(
+        offsets.iter().any(|&o| o > 0),
+        "the download was not resumed with a Range request: {offsets:?}"
+    );
     d.verify_store();
     let lowers = lower_dirs(&d, &name);
-    let big = std::fs::read(std::path::Path::new(&lowers[lowers.len() - 1]).join("noise.bin")).unwrap();
+    let big =
+        std::fs::read(std::path::Path::new(&lowers[lowers.len() - 1]).join("noise.bin")).unwrap();
     assert_eq!(big, noise);
 }

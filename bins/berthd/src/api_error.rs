@@ -1,8 +1,8 @@
 //! The one place where engine errors become HTTP statuses and Docker's `{"message": …}` body.
 
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use berth_api::ErrorResponse;
 use berth_engine::{EngineError, ErrorKind};
 
@@ -47,7 +47,13 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(error = %self.0.message, status = status.as_u16(), "request refused");
         }
-        (status, Json(ErrorResponse { message: self.0.message })).into_response()
+        (
+            status,
+            Json(ErrorResponse {
+                message: self.0.message,
+            }),
+        )
+            .into_response()
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::Parser;
 use serde::Deserialize;
 
@@ -11,7 +11,11 @@ pub const DEFAULT_EXEC_ROOT: &str = "/run/berth";
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
 
 #[derive(Debug, Parser)]
-#[command(name = "berthd", version, about = "The berth daemon: serves the Docker Engine API")]
+#[command(
+    name = "berthd",
+    version,
+    about = "The berth daemon: serves the Docker Engine API"
+)]
 pub struct Flags {
     /// Daemon socket(s) to listen on: unix:///path or tcp://127.0.0.1:PORT (repeatable)
     #[arg(short = 'H', long = "host")]
@@ -72,14 +76,25 @@ impl Settings {
     pub fn from_flags(flags: Flags) -> anyhow::Result<Settings> {
         let file = match &flags.config_file {
             Some(p) => read_file_config(p)?,
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => read_file_config(Path::new(DEFAULT_CONFIG_FILE))?,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                read_file_config(Path::new(DEFAULT_CONFIG_FILE))?
+            }
             None => FileConfig::default(),
         };
         if !flags.hosts.is_empty() && file.hosts.is_some() {
-            bail!("the following directives are specified both as a flag and in the configuration file: hosts");
+            bail!(
+                "the following directives are specified both as a flag and in the configuration file: hosts"
+            );
         }
-        let exec_root = flags.exec_root.or(file.exec_root).unwrap_or_else(|| DEFAULT_EXEC_ROOT.into());
-        let mut hosts = if flags.hosts.is_empty() { file.hosts.unwrap_or_default() } else { flags.hosts };
+        let exec_root = flags
+            .exec_root
+            .or(file.exec_root)
+            .unwrap_or_else(|| DEFAULT_EXEC_ROOT.into());
+        let mut hosts = if flags.hosts.is_empty() {
+            file.hosts.unwrap_or_default()
+        } else {
+            flags.hosts
+        };
         if hosts.is_empty() {
             hosts.push(format!("unix://{}", exec_root.join("berth.sock").display()));
         }
@@ -88,13 +103,19 @@ impl Settings {
         let log_level = if flags.debug || file.debug == Some(true) {
             "debug".to_string()
         } else {
-            flags.log_level.or(file.log_level).unwrap_or_else(|| "info".into())
+            flags
+                .log_level
+                .or(file.log_level)
+                .unwrap_or_else(|| "info".into())
         };
         let mut labels = file.labels.unwrap_or_default();
         labels.extend(flags.labels);
         Ok(Settings {
             hosts,
-            data_root: flags.data_root.or(file.data_root).unwrap_or_else(|| DEFAULT_DATA_ROOT.into()),
+            data_root: flags
+                .data_root
+                .or(file.data_root)
+                .unwrap_or_else(|| DEFAULT_DATA_ROOT.into()),
             exec_root,
             insecure_registries: insecure,
             log_level,
@@ -109,7 +130,8 @@ fn read_file_config(p: &Path) -> anyhow::Result<FileConfig> {
     if raw.trim().is_empty() {
         return Ok(FileConfig::default());
     }
-    serde_json::from_str(&raw).with_context(|| format!("unable to configure the daemon with file {}", p.display()))
+    serde_json::from_str(&raw)
+        .with_context(|| format!("unable to configure the daemon with file {}", p.display()))
 }
 
 /// A listen address.
@@ -130,7 +152,11 @@ pub fn parse_host(h: &str) -> anyhow::Result<Listen> {
         if a.is_empty() {
             bail!("invalid host {h:?}");
         }
-        Ok(Listen::Tcp(if a.contains(':') { a.to_string() } else { format!("{a}:2375") }))
+        Ok(Listen::Tcp(if a.contains(':') {
+            a.to_string()
+        } else {
+            format!("{a}:2375")
+        }))
     } else if h.starts_with('/') {
         Ok(Listen::Unix(h.into()))
     } else {
@@ -148,9 +174,18 @@ mod tests {
 
     #[test]
     fn hosts_parse() {
-        assert_eq!(parse_host("unix:///tmp/x.sock").unwrap(), Listen::Unix("/tmp/x.sock".into()));
-        assert_eq!(parse_host("tcp://127.0.0.1:2375").unwrap(), Listen::Tcp("127.0.0.1:2375".into()));
-        assert_eq!(parse_host("tcp://127.0.0.1").unwrap(), Listen::Tcp("127.0.0.1:2375".into()));
+        assert_eq!(
+            parse_host("unix:///tmp/x.sock").unwrap(),
+            Listen::Unix("/tmp/x.sock".into())
+        );
+        assert_eq!(
+            parse_host("tcp://127.0.0.1:2375").unwrap(),
+            Listen::Tcp("127.0.0.1:2375".into())
+        );
+        assert_eq!(
+            parse_host("tcp://127.0.0.1").unwrap(),
+            Listen::Tcp("127.0.0.1:2375".into())
+        );
         assert!(parse_host("http://x").is_err());
     }
 
@@ -158,15 +193,38 @@ mod tests {
     fn file_and_flags_merge() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("daemon.json");
-        std::fs::write(&cfg, r#"{"data-root":"/d","insecure-registries":["r:5000"],"debug":true}"#).unwrap();
-        let s = Settings::from_flags(flags(&["--config-file", cfg.to_str().unwrap(), "--insecure-registry", "x:1", "--exec-root", "/e"])).unwrap();
+        std::fs::write(
+            &cfg,
+            r#"{"data-root":"/d","insecure-registries":["r:5000"],"debug":true}"#,
+        )
+        .unwrap();
+        let s = Settings::from_flags(flags(&[
+            "--config-file",
+            cfg.to_str().unwrap(),
+            "--insecure-registry",
+            "x:1",
+            "--exec-root",
+            "/e",
+        ]))
+        .unwrap();
         assert_eq!(s.data_root, PathBuf::from("/d"));
-        assert_eq!(s.insecure_registries, vec!["r:5000".to_string(), "x:1".to_string()]);
+        assert_eq!(
+            s.insecure_registries,
+            vec!["r:5000".to_string(), "x:1".to_string()]
+        );
         assert_eq!(s.log_level, "debug");
         assert_eq!(s.hosts, vec!["unix:///e/berth.sock".to_string()]);
         std::fs::write(&cfg, r#"{"bogus":1}"#).unwrap();
         assert!(Settings::from_flags(flags(&["--config-file", cfg.to_str().unwrap()])).is_err());
         std::fs::write(&cfg, r#"{"hosts":["unix:///a"]}"#).unwrap();
-        assert!(Settings::from_flags(flags(&["--config-file", cfg.to_str().unwrap(), "-H", "unix:///b"])).is_err());
+        assert!(
+            Settings::from_flags(flags(&[
+                "--config-file",
+                cfg.to_str().unwrap(),
+                "-H",
+                "unix:///b"
+            ]))
+            .is_err()
+        );
     }
 }

@@ -9,13 +9,13 @@ mod server;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::extract::Request;
 use axum::ServiceExt;
+use axum::extract::Request;
 use berth_engine::{Engine, EngineConfig};
 use clap::Parser;
 use tower::Layer;
 
-use config::{parse_host, Flags, Listen, Settings};
+use config::{Flags, Listen, Settings, parse_host};
 
 fn main() -> anyhow::Result<()> {
     let settings = Settings::from_flags(Flags::parse())?;
@@ -34,15 +34,23 @@ fn init_logging(level: &str) {
         "fatal" | "panic" => "error",
         other => other,
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},h2=warn,hyper=warn,reqwest=warn,rustls=warn")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{level},h2=warn,hyper=warn,reqwest=warn,rustls=warn"
+        ))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&settings.exec_root).with_context(|| format!("creating {}", settings.exec_root.display()))?;
+    std::fs::create_dir_all(&settings.exec_root)
+        .with_context(|| format!("creating {}", settings.exec_root.display()))?;
     if let Some(pidfile) = &settings.pidfile {
-        std::fs::write(pidfile, std::process::id().to_string()).with_context(|| format!("writing {}", pidfile.display()))?;
+        std::fs::write(pidfile, std::process::id().to_string())
+            .with_context(|| format!("writing {}", pidfile.display()))?;
     }
     let engine = Engine::open(EngineConfig {
         data_root: settings.data_root.clone(),
@@ -50,7 +58,12 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         insecure_registries: settings.insecure_registries.clone(),
         labels: settings.labels.clone(),
     })
-    .map_err(|e| anyhow::anyhow!("opening the engine at {}: {e}", settings.data_root.display()))?;
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "opening the engine at {}: {e}",
+            settings.data_root.display()
+        )
+    })?;
     let engine = Arc::new(engine);
     let router = routes::router(engine).fallback(server::not_found);
     let app = axum::middleware::from_fn(server::version_prefix).layer(router);
@@ -63,16 +76,21 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
                 let listener = server::bind_unix(&path)?;
                 sockets.push(path.clone());
                 let app = app.clone();
-                servers.spawn(async move { axum::serve(listener, ServiceExt::<Request>::into_make_service(app)).await });
+                servers.spawn(async move {
+                    axum::serve(listener, ServiceExt::<Request>::into_make_service(app)).await
+                });
             }
             Listen::Tcp(addr) => {
-                let listener =
-                    tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding tcp://{addr}"))?;
+                let listener = tokio::net::TcpListener::bind(&addr)
+                    .await
+                    .with_context(|| format!("binding tcp://{addr}"))?;
                 if !listener.local_addr()?.ip().is_loopback() {
                     tracing::warn!(%addr, "API listening on a non-loopback TCP address without TLS: anyone who can reach it is root");
                 }
                 let app = app.clone();
-                servers.spawn(async move { axum::serve(listener, ServiceExt::<Request>::into_make_service(app)).await });
+                servers.spawn(async move {
+                    axum::serve(listener, ServiceExt::<Request>::into_make_service(app)).await
+                });
             }
         }
         tracing::info!(%host, "API listening");

@@ -15,7 +15,11 @@ impl Query {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A non-empty value.
@@ -24,7 +28,11 @@ impl Query {
     }
 
     pub fn all(&self, key: &str) -> Vec<String> {
-        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// Docker's boolean: absent, empty, `0`, `false` and `no` are false.
@@ -84,9 +92,14 @@ mod tests {
 
     #[test]
     fn parses_docker_queries() {
-        let q = Query::parse("fromImage=localhost%3A5000%2Fa&tag=v1&changes=CMD+%5B%22sh%22%5D&changes=ENV+A%3D1&quiet=1&all=0");
+        let q = Query::parse(
+            "fromImage=localhost%3A5000%2Fa&tag=v1&changes=CMD+%5B%22sh%22%5D&changes=ENV+A%3D1&quiet=1&all=0",
+        );
         assert_eq!(q.get("fromImage"), Some("localhost:5000/a"));
-        assert_eq!(q.all("changes"), vec!["CMD [\"sh\"]".to_string(), "ENV A=1".to_string()]);
+        assert_eq!(
+            q.all("changes"),
+            vec!["CMD [\"sh\"]".to_string(), "ENV A=1".to_string()]
+        );
         assert!(q.bool("quiet"));
         assert!(!q.bool("all"));
         assert!(!q.bool("missing"));

@@ -4,13 +4,13 @@
 use std::path::Path;
 
 use anyhow::Context;
+use axum::Json;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use berth_api::{parse_api_version, ErrorResponse, API_VERSION, MIN_API_VERSION};
+use berth_api::{API_VERSION, ErrorResponse, MIN_API_VERSION, parse_api_version};
 
 /// The API version a request asked for (from its path), or the newest when unversioned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -44,13 +44,17 @@ pub async fn version_prefix(mut req: Request, next: Next) -> Response {
             if asked > ApiVersion::newest() {
                 return error(
                     StatusCode::BAD_REQUEST,
-                    format!("client version {ver} is too new. Maximum supported API version is {API_VERSION}"),
+                    format!(
+                        "client version {ver} is too new. Maximum supported API version is {API_VERSION}"
+                    ),
                 );
             }
             if asked < ApiVersion::oldest() {
                 return error(
                     StatusCode::BAD_REQUEST,
-                    format!("client version {ver} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"),
+                    format!(
+                        "client version {ver} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+                    ),
                 );
             }
             version = asked;
@@ -67,7 +71,10 @@ pub async fn version_prefix(mut req: Request, next: Next) -> Response {
     h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
     h.insert("Docker-Experimental", HeaderValue::from_static("false"));
     h.insert("Ostype", HeaderValue::from_static("linux"));
-    h.insert("Server", HeaderValue::from_static(concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)")));
+    h.insert(
+        "Server",
+        HeaderValue::from_static(concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)")),
+    );
     resp
 }
 
@@ -77,7 +84,10 @@ fn error(status: StatusCode, message: String) -> Response {
 
 /// Answers unknown paths as dockerd does.
 pub async fn not_found(req: Request<Body>) -> Response {
-    error(StatusCode::NOT_FOUND, format!("page not found: {} {}", req.method(), req.uri().path()))
+    error(
+        StatusCode::NOT_FOUND,
+        format!("page not found: {} {}", req.method(), req.uri().path()),
+    )
 }
 
 /// Binds a unix socket, replacing a stale socket file but never a live one.
@@ -89,9 +99,11 @@ pub fn bind_unix(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             anyhow::bail!("{} is in use by another daemon", path.display());
         }
-        std::fs::remove_file(path).with_context(|| format!("removing stale socket {}", path.display()))?;
+        std::fs::remove_file(path)
+            .with_context(|| format!("removing stale socket {}", path.display()))?;
     }
-    let l = tokio::net::UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    let l = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("binding {}", path.display()))?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     Ok(l)

@@ -27,13 +27,21 @@ pub struct JsonMessage {
     pub stream: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(default, rename = "progressDetail", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "progressDetail",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub progress_detail: Option<ProgressDetail>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(default, rename = "errorDetail", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "errorDetail",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub error_detail: Option<ErrorDetail>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -44,20 +52,35 @@ pub struct JsonMessage {
 impl JsonMessage {
     /// A plain status line (`Status: Downloaded newer image for …`).
     pub fn status(status: impl Into<String>) -> JsonMessage {
-        JsonMessage { status: Some(status.into()), ..Default::default() }
+        JsonMessage {
+            status: Some(status.into()),
+            ..Default::default()
+        }
     }
 
     /// A status line for one item (`abc123: Pull complete`).
     pub fn item(id: impl Into<String>, status: impl Into<String>) -> JsonMessage {
-        JsonMessage { status: Some(status.into()), id: Some(id.into()), ..Default::default() }
-    }
-
-    /// A progress line with docker's bar.
-    pub fn progress(id: impl Into<String>, status: impl Into<String>, current: u64, total: Option<u64>) -> JsonMessage {
         JsonMessage {
             status: Some(status.into()),
             id: Some(id.into()),
-            progress_detail: Some(ProgressDetail { current: Some(current), total }),
+            ..Default::default()
+        }
+    }
+
+    /// A progress line with docker's bar.
+    pub fn progress(
+        id: impl Into<String>,
+        status: impl Into<String>,
+        current: u64,
+        total: Option<u64>,
+    ) -> JsonMessage {
+        JsonMessage {
+            status: Some(status.into()),
+            id: Some(id.into()),
+            progress_detail: Some(ProgressDetail {
+                current: Some(current),
+                total,
+            }),
             progress: Some(progress_bar(current, total)),
             ..Default::default()
         }
@@ -66,7 +89,10 @@ impl JsonMessage {
     pub fn error(message: impl Into<String>) -> JsonMessage {
         let message = message.into();
         JsonMessage {
-            error_detail: Some(ErrorDetail { code: None, message: message.clone() }),
+            error_detail: Some(ErrorDetail {
+                code: None,
+                message: message.clone(),
+            }),
             error: Some(message),
             ..Default::default()
         }
@@ -74,7 +100,10 @@ impl JsonMessage {
 
     /// `{"stream": "…"}` lines (load, build).
     pub fn stream(text: impl Into<String>) -> JsonMessage {
-        JsonMessage { stream: Some(text.into()), ..Default::default() }
+        JsonMessage {
+            stream: Some(text.into()),
+            ..Default::default()
+        }
     }
 
     /// The line on the wire, with its trailing newline.
@@ -92,9 +121,18 @@ pub fn progress_bar(current: u64, total: Option<u64>) -> String {
         Some(total) if total > 0 => {
             let current = current.min(total);
             let bars = current * WIDTH / total;
-            let (bar, arrow) = if bars == WIDTH { ("=".repeat(WIDTH as usize), "") } else { ("=".repeat(bars as usize), ">") };
+            let (bar, arrow) = if bars == WIDTH {
+                ("=".repeat(WIDTH as usize), "")
+            } else {
+                ("=".repeat(bars as usize), ">")
+            };
             let spaces = WIDTH as usize - bar.len() - arrow.len();
-            format!("[{bar}{arrow}{}] {:>8}/{}", " ".repeat(spaces), human_size(current), human_size(total))
+            format!(
+                "[{bar}{arrow}{}] {:>8}/{}",
+                " ".repeat(spaces),
+                human_size(current),
+                human_size(total)
+            )
         }
         _ => format!("{:>8}", human_size(current)),
     }
@@ -112,8 +150,14 @@ mod tests {
         assert_eq!(v["progressDetail"]["current"], 500);
         assert_eq!(v["progressDetail"]["total"], 1000);
         assert_eq!(v["id"], "abc");
-        assert!(v["progress"].as_str().unwrap().starts_with("[=========================>"));
-        let e: serde_json::Value = serde_json::from_slice(&JsonMessage::error("boom").to_line()).unwrap();
+        assert!(
+            v["progress"]
+                .as_str()
+                .unwrap()
+                .starts_with("[=========================>")
+        );
+        let e: serde_json::Value =
+            serde_json::from_slice(&JsonMessage::error("boom").to_line()).unwrap();
         assert_eq!(e["errorDetail"]["message"], "boom");
         assert_eq!(e["error"], "boom");
     }

@@ -199,7 +199,11 @@ pub struct AuthConfig {
 pub struct AuthResponse {
     #[serde(rename = "Status")]
     pub status: String,
-    #[serde(rename = "IdentityToken", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "IdentityToken",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub identity_token: String,
 }
 

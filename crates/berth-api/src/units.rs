@@ -26,7 +26,11 @@ fn format_g(v: f64, precision: usize) -> String {
     let magnitude = v.abs().log10().floor() as i32;
     let decimals = (precision as i32 - 1 - magnitude).max(0) as usize;
     let s = format!("{v:.decimals$}");
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]

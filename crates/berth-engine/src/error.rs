@@ -22,7 +22,10 @@ pub struct EngineError {
 
 impl EngineError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> EngineError {
-        EngineError { kind, message: message.into() }
+        EngineError {
+            kind,
+            message: message.into(),
+        }
     }
     pub fn not_found(message: impl Into<String>) -> EngineError {
         EngineError::new(ErrorKind::NotFound, message)
@@ -43,9 +46,9 @@ impl From<ImageError> for EngineError {
         let kind = match &e {
             ImageError::NotFound(_) => ErrorKind::NotFound,
             ImageError::Conflict(_) => ErrorKind::Conflict,
-            ImageError::InvalidArgument(_) | ImageError::InvalidReference(_) | ImageError::InvalidDigest(_) => {
-                ErrorKind::InvalidArgument
-            }
+            ImageError::InvalidArgument(_)
+            | ImageError::InvalidReference(_)
+            | ImageError::InvalidDigest(_) => ErrorKind::InvalidArgument,
             _ => ErrorKind::Internal,
         };
         EngineError::new(kind, e.to_string())

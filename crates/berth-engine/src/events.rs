@@ -16,13 +16,22 @@ pub struct EventBus {
 
 impl Default for EventBus {
     fn default() -> Self {
-        EventBus { sender: broadcast::channel(HISTORY).0, history: Mutex::new(VecDeque::with_capacity(HISTORY)) }
+        EventBus {
+            sender: broadcast::channel(HISTORY).0,
+            history: Mutex::new(VecDeque::with_capacity(HISTORY)),
+        }
     }
 }
 
 impl EventBus {
     /// Publishes an event of `kind` (`image`, `container`, …) about `id`.
-    pub fn publish(&self, kind: &str, action: &str, id: &str, attributes: BTreeMap<String, String>) {
+    pub fn publish(
+        &self,
+        kind: &str,
+        action: &str,
+        id: &str,
+        attributes: BTreeMap<String, String>,
+    ) {
         let now = chrono::Utc::now();
         let time_nano = now.timestamp_nanos_opt().unwrap_or_default();
         let legacy = matches!(kind, "image" | "container");
@@ -32,7 +41,10 @@ impl EventBus {
             from: None,
             kind: kind.to_string(),
             action: action.to_string(),
-            actor: EventActor { id: id.to_string(), attributes },
+            actor: EventActor {
+                id: id.to_string(),
+                attributes,
+            },
             scope: "local".into(),
             time: now.timestamp(),
             time_nano,

@@ -15,16 +15,23 @@ impl Filters {
             Some(r) if r.trim().is_empty() => return Ok(Filters::default()),
             Some(r) => r,
         };
-        let v: serde_json::Value =
-            serde_json::from_str(raw).map_err(|e| EngineError::invalid(format!("invalid filter: {e}")))?;
-        let obj = v.as_object().ok_or_else(|| EngineError::invalid("invalid filter: expected an object"))?;
+        let v: serde_json::Value = serde_json::from_str(raw)
+            .map_err(|e| EngineError::invalid(format!("invalid filter: {e}")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| EngineError::invalid("invalid filter: expected an object"))?;
         let mut out = BTreeMap::new();
         for (k, v) in obj {
             let values: Vec<String> = match v {
-                serde_json::Value::Object(m) => {
-                    m.iter().filter(|(_, on)| on.as_bool().unwrap_or(true)).map(|(s, _)| s.clone()).collect()
-                }
-                serde_json::Value::Array(a) => a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect(),
+                serde_json::Value::Object(m) => m
+                    .iter()
+                    .filter(|(_, on)| on.as_bool().unwrap_or(true))
+                    .map(|(s, _)| s.clone())
+                    .collect(),
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect(),
                 _ => return Err(EngineError::invalid(format!("invalid filter '{k}'"))),
             };
             out.insert(k.clone(), values);
@@ -56,7 +63,10 @@ impl Filters {
             [] => Ok(None),
             [v] if v.eq_ignore_ascii_case("true") || v == "1" => Ok(Some(true)),
             [v] if v.eq_ignore_ascii_case("false") || v == "0" => Ok(Some(false)),
-            other => Err(EngineError::invalid(format!("invalid filter '{key}={}'", other.join(",")))),
+            other => Err(EngineError::invalid(format!(
+                "invalid filter '{key}={}'",
+                other.join(",")
+            ))),
         }
     }
 
@@ -74,10 +84,14 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     fn inner(p: &[char], t: &[char]) -> bool {
         match p.first() {
             None => t.is_empty(),
-            Some('*') => (0..=t.len()).take_while(|&i| i == 0 || t[i - 1] != '/').any(|i| inner(&p[1..], &t[i..])),
+            Some('*') => (0..=t.len())
+                .take_while(|&i| i == 0 || t[i - 1] != '/')
+                .any(|i| inner(&p[1..], &t[i..])),
             Some('?') => !t.is_empty() && t[0] != '/' && inner(&p[1..], &t[1..]),
             Some('[') => {
-                let Some(end) = p.iter().position(|&c| c == ']') else { return false };
+                let Some(end) = p.iter().position(|&c| c == ']') else {
+                    return false;
+                };
                 let Some(&c) = t.first() else { return false };
                 let class = &p[1..end];
                 let (negate, class) = match class.first() {

@@ -48,7 +48,12 @@ impl Engine {
         })
         .map_err(|e| EngineError::internal(format!("registry client: {e}")))?;
         let images = Arc::new(ImageService::new(store, events.clone(), registry));
-        Ok(Engine { config, images, events, started: chrono::Utc::now() })
+        Ok(Engine {
+            config,
+            images,
+            events,
+            started: chrono::Utc::now(),
+        })
     }
 
     pub fn config(&self) -> &EngineConfig {

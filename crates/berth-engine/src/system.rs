@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use berth_api::types::{ComponentVersion, DiskUsage, PlatformName, Version};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::{Engine, Result};
 
@@ -25,15 +25,20 @@ pub fn go_arch() -> &'static str {
 }
 
 fn kernel_release() -> String {
-    rustix::system::uname().release().to_string_lossy().into_owned()
+    rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn os_pretty_name() -> String {
     std::fs::read_to_string("/etc/os-release")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string()))
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
         })
         .unwrap_or_else(|| "Linux".into())
 }
@@ -43,7 +48,8 @@ fn mem_total() -> u64 {
         .ok()
         .and_then(|s| {
             s.lines().find_map(|l| {
-                l.strip_prefix("MemTotal:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                l.strip_prefix("MemTotal:")
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             })
         })
         .map(|kb| kb * 1024)
@@ -53,7 +59,7 @@ fn mem_total() -> u64 {
 /// `v1` (hybrid or legacy) or `v2` (unified), from the filesystem at /sys/fs/cgroup.
 pub fn cgroup_version() -> &'static str {
     match rustix::fs::statfs("/sys/fs/cgroup") {
-        Ok(s) if s.f_type as i64 == 0x6367_7270 => "2",
+        Ok(s) if s.f_type == 0x6367_7270 => "2",
         _ => "1",
     }
 }
@@ -67,8 +73,14 @@ impl Engine {
         details.insert("Arch".into(), go_arch().into());
         details.insert("KernelVersion".into(), kernel_release());
         Version {
-            platform: PlatformName { name: format!("berth {ENGINE_VERSION}") },
-            components: vec![ComponentVersion { name: "Engine".into(), version: ENGINE_VERSION.into(), details }],
+            platform: PlatformName {
+                name: format!("berth {ENGINE_VERSION}"),
+            },
+            components: vec![ComponentVersion {
+                name: "Engine".into(),
+                version: ENGINE_VERSION.into(),
+                details,
+            }],
             version: ENGINE_VERSION.into(),
             api_version: berth_api::API_VERSION.into(),
             min_api_version: berth_api::MIN_API_VERSION.into(),
@@ -84,18 +96,35 @@ impl Engine {
     /// `GET /info`, with the fields docker clients read.
     pub fn info(&self) -> Result<Value> {
         let images = self.images.store().images()?.len();
-        let hostname = rustix::system::uname().nodename().to_string_lossy().into_owned();
+        let hostname = rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned();
         let cgroup_version = cgroup_version();
         let insecure: Vec<String> = std::iter::once("127.0.0.0/8".to_string())
-            .chain(self.config.insecure_registries.iter().filter(|r| r.contains('/')).cloned())
+            .chain(
+                self.config
+                    .insecure_registries
+                    .iter()
+                    .filter(|r| r.contains('/'))
+                    .cloned(),
+            )
             .collect();
         let mut index_configs = serde_json::Map::new();
         index_configs.insert(
             "docker.io".into(),
             json!({"Name": "docker.io", "Mirrors": [], "Secure": true, "Official": true}),
         );
-        for r in self.config.insecure_registries.iter().filter(|r| !r.contains('/')) {
-            index_configs.insert(r.clone(), json!({"Name": r, "Mirrors": [], "Secure": false, "Official": false}));
+        for r in self
+            .config
+            .insecure_registries
+            .iter()
+            .filter(|r| !r.contains('/'))
+        {
+            index_configs.insert(
+                r.clone(),
+                json!({"Name": r, "Mirrors": [], "Secure": false, "Official": false}),
+            );
         }
         Ok(json!({
             "ID": machine_id(),
@@ -174,15 +203,19 @@ impl Engine {
 }
 
 fn machine_id() -> String {
-    std::fs::read_to_string("/etc/machine-id").map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string("/etc/machine-id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 fn backing_fs(path: &std::path::Path) -> &'static str {
-    match rustix::fs::statfs(path).map(|s| s.f_type as i64) {
+    match rustix::fs::statfs(path).map(|s| s.f_type) {
         Ok(0xEF53) => "extfs",
         Ok(0x5846_5342) => "xfs",
         Ok(0x9123_683E) => "btrfs",

@@ -47,12 +47,17 @@ pub fn hello_world() -> Option<BuiltinImage> {
         os: "linux".into(),
         created: Some(CREATED.into()),
         config: Some(ContainerConfig {
-            env: Some(vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()]),
+            env: Some(vec![
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            ]),
             cmd: Some(vec!["/hello".into()]),
             working_dir: Some("/".into()),
             ..Default::default()
         }),
-        rootfs: RootFs { kind: "layers".into(), diff_ids: vec![Digest::of(&layer_tar)] },
+        rootfs: RootFs {
+            kind: "layers".into(),
+            diff_ids: vec![Digest::of(&layer_tar)],
+        },
         history: vec![
             History {
                 created: Some(CREATED.into()),
@@ -107,7 +112,11 @@ fn hello_program(arch: &str, msg: &[u8]) -> Option<(&'static str, Vec<u8>)> {
                 0xd280_0ba8,              // mov x8, #93 (exit)
                 0xd400_0001,              // svc #0
             ];
-            ("arm64", 183, words.iter().flat_map(|w| w.to_le_bytes()).collect())
+            (
+                "arm64",
+                183,
+                words.iter().flat_map(|w| w.to_le_bytes()).collect(),
+            )
         }
         _ => return None,
     };

@@ -50,10 +50,13 @@ impl ContentStore {
     /// Stores `data`, verifying it against `expected` when given. Returns its digest.
     pub fn write_blob(&self, expected: Option<&Digest>, data: &[u8]) -> Result<Digest, ImageError> {
         let actual = Digest::of(data);
-        if let Some(e) = expected {
-            if *e != actual {
-                return Err(ImageError::DigestMismatch { expected: *e, actual });
-            }
+        if let Some(e) = expected
+            && *e != actual
+        {
+            return Err(ImageError::DigestMismatch {
+                expected: *e,
+                actual,
+            });
         }
         if self.contains(&actual) {
             return Ok(actual);
@@ -79,14 +82,29 @@ impl ContentStore {
         let mut hasher = Hasher::new();
         file.seek(SeekFrom::Start(0)).io_context("seek", &path)?;
         let offset = io::copy(&mut file, &mut hasher).io_context("read", &path)?;
-        Ok(Ingest { store: self.clone(), file, path, expected, hasher, offset })
+        Ok(Ingest {
+            store: self.clone(),
+            file,
+            path,
+            expected,
+            hasher,
+            offset,
+        })
     }
 
     /// Starts writing a blob whose digest is learnt from its content (import, load).
     pub fn ingest_unknown(&self) -> Result<UnknownIngest, ImageError> {
-        let path = self.ingest.join(format!("unknown-{}.partial", rand::random::<u64>()));
+        let path = self
+            .ingest
+            .join(format!("unknown-{}.partial", rand::random::<u64>()));
         let file = File::create(&path).io_context("create", &path)?;
-        Ok(UnknownIngest { store: self.clone(), file: Some(file), path, hasher: Hasher::new(), size: 0 })
+        Ok(UnknownIngest {
+            store: self.clone(),
+            file: Some(file),
+            path,
+            hasher: Hasher::new(),
+            size: 0,
+        })
     }
 
     pub fn delete(&self, d: &Digest) -> Result<(), ImageError> {
@@ -102,7 +120,11 @@ impl ContentStore {
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.blobs).io_context("list", &self.blobs)? {
             let entry = entry.io_context("list", &self.blobs)?;
-            if let Some(d) = entry.file_name().to_str().and_then(|n| Digest::from_hex(n).ok()) {
+            if let Some(d) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| Digest::from_hex(n).ok())
+            {
                 out.push(d);
             }
         }
@@ -116,7 +138,10 @@ impl ContentStore {
         io::copy(&mut f, &mut h).io_context("read", self.path(d))?;
         let actual = h.finish();
         if actual != *d {
-            return Err(ImageError::DigestMismatch { expected: *d, actual });
+            return Err(ImageError::DigestMismatch {
+                expected: *d,
+                actual,
+            });
         }
         Ok(())
     }
@@ -157,7 +182,10 @@ impl Ingest {
         let actual = self.hasher.clone().finish();
         if actual != self.expected {
             let _ = fs::remove_file(&self.path);
-            return Err(ImageError::DigestMismatch { expected: self.expected, actual });
+            return Err(ImageError::DigestMismatch {
+                expected: self.expected,
+                actual,
+            });
         }
         self.file.sync_all().io_context("fsync", &self.path)?;
         let dest = self.store.path(&self.expected);
@@ -207,13 +235,20 @@ impl UnknownIngest {
 
 impl Write for UnknownIngest {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.as_mut().expect("file present until commit").write(buf)?;
+        let n = self
+            .file
+            .as_mut()
+            .expect("file present until commit")
+            .write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.file.as_mut().expect("file present until commit").flush()
+        self.file
+            .as_mut()
+            .expect("file present until commit")
+            .flush()
     }
 }
 
@@ -230,7 +265,10 @@ pub fn read_capped(mut r: impl Read, cap: u64) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     (&mut r).take(cap + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > cap {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("larger than {cap} bytes")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {cap} bytes"),
+        ));
     }
     Ok(buf)
 }
@@ -249,7 +287,10 @@ mod tests {
         cs.verify(&d).unwrap();
         assert_eq!(cs.list().unwrap(), vec![d]);
         let wrong = Digest::of(b"xyz");
-        assert!(matches!(cs.write_blob(Some(&wrong), b"abc"), Err(ImageError::DigestMismatch { .. })));
+        assert!(matches!(
+            cs.write_blob(Some(&wrong), b"abc"),
+            Err(ImageError::DigestMismatch { .. })
+        ));
         assert!(!cs.contains(&wrong));
     }
 
@@ -281,7 +322,11 @@ mod tests {
         ing.write_all(b"evil").unwrap();
         assert!(ing.commit().is_err());
         assert!(!cs.contains(&d));
-        assert_eq!(cs.ingest(d).unwrap().offset(), 0, "bad partial data must not be resumed");
+        assert_eq!(
+            cs.ingest(d).unwrap().offset(),
+            0,
+            "bad partial data must not be resumed"
+        );
     }
 
     #[test]

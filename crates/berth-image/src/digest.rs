@@ -40,11 +40,16 @@ impl Digest {
 
     /// Parses the bare 64-hex form (no `sha256:` prefix).
     pub fn from_hex(hex_str: &str) -> Result<Digest, ImageError> {
-        if hex_str.len() != 64 || !hex_str.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        if hex_str.len() != 64
+            || !hex_str
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
             return Err(ImageError::InvalidDigest(hex_str.to_string()));
         }
         let mut out = [0u8; 32];
-        hex::decode_to_slice(hex_str, &mut out).map_err(|_| ImageError::InvalidDigest(hex_str.to_string()))?;
+        hex::decode_to_slice(hex_str, &mut out)
+            .map_err(|_| ImageError::InvalidDigest(hex_str.to_string()))?;
         Ok(Digest(out))
     }
 }
@@ -119,7 +124,11 @@ pub struct HashingReader<R> {
 
 impl<R> HashingReader<R> {
     pub fn new(inner: R) -> Self {
-        HashingReader { inner, hasher: Hasher::new(), count: 0 }
+        HashingReader {
+            inner,
+            hasher: Hasher::new(),
+            count: 0,
+        }
     }
     /// Bytes read so far.
     pub fn count(&self) -> u64 {
@@ -161,16 +170,24 @@ mod tests {
     fn parses_and_prints() {
         let d = Digest::of(b"hello");
         let s = d.to_string();
-        assert_eq!(s, "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert_eq!(
+            s,
+            "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
         assert_eq!(s.parse::<Digest>().unwrap(), d);
         assert_eq!(d.short(), "2cf24dba5fb0");
     }
 
     #[test]
     fn rejects_bad_digests() {
-        for bad in ["", "sha256:", "sha256:abc", "md5:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+        for bad in [
+            "",
+            "sha256:",
+            "sha256:abc",
+            "md5:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
             "sha256:2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824",
-            "sha256:../../etc/passwd000000000000000000000000000000000000000000000000000"] {
+            "sha256:../../etc/passwd000000000000000000000000000000000000000000000000000",
+        ] {
             assert!(bad.parse::<Digest>().is_err(), "{bad} accepted");
         }
     }

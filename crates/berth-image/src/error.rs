@@ -8,7 +8,10 @@ pub enum ImageError {
     #[error("invalid reference format: {0}")]
     InvalidReference(String),
     #[error("digest mismatch: expected {expected}, got {actual}")]
-    DigestMismatch { expected: crate::Digest, actual: crate::Digest },
+    DigestMismatch {
+        expected: crate::Digest,
+        actual: crate::Digest,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -33,6 +36,10 @@ pub trait IoContext<T> {
 
 impl<T> IoContext<T> for std::io::Result<T> {
     fn io_context(self, op: &'static str, path: impl Into<PathBuf>) -> Result<T, ImageError> {
-        self.map_err(|source| ImageError::Io { op, path: path.into(), source })
+        self.map_err(|source| ImageError::Io {
+            op,
+            path: path.into(),
+            source,
+        })
     }
 }

@@ -78,7 +78,10 @@ impl Metadata {
     pub fn image(&self, id: &Digest) -> Result<Option<ImageRecord>, ImageError> {
         let txn = self.db.begin_read().map_err(db_err)?;
         let t = txn.open_table(IMAGES).map_err(db_err)?;
-        t.get(id.hex().as_str()).map_err(db_err)?.map(|v| decode(v.value())).transpose()
+        t.get(id.hex().as_str())
+            .map_err(db_err)?
+            .map(|v| decode(v.value()))
+            .transpose()
     }
 
     pub fn images(&self) -> Result<Vec<ImageRecord>, ImageError> {
@@ -111,7 +114,8 @@ impl Metadata {
         let txn = self.db.begin_write().map_err(db_err)?;
         {
             let mut t = txn.open_table(IMAGES).map_err(db_err)?;
-            t.insert(rec.id.hex().as_str(), encode(rec).as_slice()).map_err(db_err)?;
+            t.insert(rec.id.hex().as_str(), encode(rec).as_slice())
+                .map_err(db_err)?;
         }
         txn.commit().map_err(db_err)
     }
@@ -120,7 +124,10 @@ impl Metadata {
     pub fn resolve_ref(&self, reference: &str) -> Result<Option<Digest>, ImageError> {
         let txn = self.db.begin_read().map_err(db_err)?;
         let t = txn.open_table(REFS).map_err(db_err)?;
-        t.get(reference).map_err(db_err)?.map(|v| Digest::from_hex(v.value())).transpose()
+        t.get(reference)
+            .map_err(db_err)?
+            .map(|v| Digest::from_hex(v.value()))
+            .transpose()
     }
 
     /// Every reference with the image it points at.
@@ -136,7 +143,12 @@ impl Metadata {
     }
 
     /// Points `reference` at `id`, returning the image it pointed at before (if another).
-    pub fn set_ref(&self, reference: &str, id: &Digest, now: i64) -> Result<Option<Digest>, ImageError> {
+    pub fn set_ref(
+        &self,
+        reference: &str,
+        id: &Digest,
+        now: i64,
+    ) -> Result<Option<Digest>, ImageError> {
         let txn = self.db.begin_write().map_err(db_err)?;
         let previous = {
             let mut refs = txn.open_table(REFS).map_err(db_err)?;
@@ -146,12 +158,17 @@ impl Metadata {
                 .map(|v| Digest::from_hex(v.value()))
                 .transpose()?;
             let mut images = txn.open_table(IMAGES).map_err(db_err)?;
-            let rec = images.get(id.hex().as_str()).map_err(db_err)?.map(|v| decode::<ImageRecord>(v.value()));
+            let rec = images
+                .get(id.hex().as_str())
+                .map_err(db_err)?
+                .map(|v| decode::<ImageRecord>(v.value()));
             match rec {
                 Some(rec) => {
                     let mut rec = rec?;
                     rec.last_tag_time = now;
-                    images.insert(id.hex().as_str(), encode(&rec).as_slice()).map_err(db_err)?;
+                    images
+                        .insert(id.hex().as_str(), encode(&rec).as_slice())
+                        .map_err(db_err)?;
                 }
                 None => return Err(ImageError::NotFound(format!("No such image: {id}"))),
             }
@@ -164,7 +181,12 @@ impl Metadata {
     /// Removes a reference; true if it existed.
     pub fn remove_ref(&self, reference: &str) -> Result<bool, ImageError> {
         let txn = self.db.begin_write().map_err(db_err)?;
-        let existed = txn.open_table(REFS).map_err(db_err)?.remove(reference).map_err(db_err)?.is_some();
+        let existed = txn
+            .open_table(REFS)
+            .map_err(db_err)?
+            .remove(reference)
+            .map_err(db_err)?
+            .is_some();
         txn.commit().map_err(db_err)?;
         Ok(existed)
     }
@@ -172,7 +194,10 @@ impl Metadata {
     pub fn layer(&self, chain: &Digest) -> Result<Option<LayerRecord>, ImageError> {
         let txn = self.db.begin_read().map_err(db_err)?;
         let t = txn.open_table(LAYERS).map_err(db_err)?;
-        t.get(chain.hex().as_str()).map_err(db_err)?.map(|v| decode(v.value())).transpose()
+        t.get(chain.hex().as_str())
+            .map_err(db_err)?
+            .map(|v| decode(v.value()))
+            .transpose()
     }
 
     pub fn layers(&self) -> Result<Vec<LayerRecord>, ImageError> {

@@ -49,10 +49,10 @@ impl Reference {
             Some(i) if !rest[i + 1..].contains('/') => (&rest[..i], Some(&rest[i + 1..])),
             _ => (rest, None),
         };
-        if let Some(t) = tag {
-            if !valid_tag(t) {
-                return Err(invalid());
-            }
+        if let Some(t) = tag
+            && !valid_tag(t)
+        {
+            return Err(invalid());
         }
         let (registry, mut repository) = split_registry(name);
         if registry == DEFAULT_REGISTRY && !repository.contains('/') {
@@ -64,7 +64,12 @@ impl Reference {
         if !valid_registry(&registry) {
             return Err(invalid());
         }
-        Ok(Reference { registry, repository, tag: tag.map(str::to_string), digest })
+        Ok(Reference {
+            registry,
+            repository,
+            tag: tag.map(str::to_string),
+            digest,
+        })
     }
 
     pub fn registry(&self) -> &str {
@@ -85,17 +90,29 @@ impl Reference {
         if !valid_tag(tag) {
             return Err(ImageError::InvalidReference(tag.to_string()));
         }
-        Ok(Reference { tag: Some(tag.to_string()), digest: None, ..self.clone() })
+        Ok(Reference {
+            tag: Some(tag.to_string()),
+            digest: None,
+            ..self.clone()
+        })
     }
 
     /// The same repository pinned to a digest, without tag (`name@sha256:…`).
     pub fn with_digest(&self, digest: Digest) -> Reference {
-        Reference { tag: None, digest: Some(digest), ..self.clone() }
+        Reference {
+            tag: None,
+            digest: Some(digest),
+            ..self.clone()
+        }
     }
 
     /// Only the repository, no tag or digest.
     pub fn without_tag(&self) -> Reference {
-        Reference { tag: None, digest: None, ..self.clone() }
+        Reference {
+            tag: None,
+            digest: None,
+            ..self.clone()
+        }
     }
 
     /// `registry/repository` without tag or digest, fully qualified.
@@ -106,7 +123,10 @@ impl Reference {
     /// The short name docker shows: `alpine`, `user/app`, `localhost:5000/app`.
     pub fn familiar_name(&self) -> String {
         if self.registry == DEFAULT_REGISTRY {
-            self.repository.strip_prefix(OFFICIAL_PREFIX).unwrap_or(&self.repository).to_string()
+            self.repository
+                .strip_prefix(OFFICIAL_PREFIX)
+                .unwrap_or(&self.repository)
+                .to_string()
         } else {
             self.name()
         }
@@ -150,10 +170,16 @@ impl FromStr for Reference {
 fn split_registry(name: &str) -> (String, String) {
     match name.split_once('/') {
         Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost"
+            if first.contains('.')
+                || first.contains(':')
+                || first == "localhost"
                 || first.chars().any(|c| c.is_ascii_uppercase()) =>
         {
-            let registry = if first == LEGACY_DEFAULT_REGISTRY { DEFAULT_REGISTRY } else { first };
+            let registry = if first == LEGACY_DEFAULT_REGISTRY {
+                DEFAULT_REGISTRY
+            } else {
+                first
+            };
             (registry.to_string(), rest.to_string())
         }
         _ => (DEFAULT_REGISTRY.to_string(), name.to_string()),
@@ -165,7 +191,8 @@ fn valid_tag(t: &str) -> bool {
     !b.is_empty()
         && b.len() <= MAX_TAG_LEN
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 /// Path components: `[a-z0-9]+` joined by `.`, `_`, `__` or any run of `-`.
@@ -194,7 +221,10 @@ pub(crate) fn valid_path_component(c: &str) -> bool {
             _ => return false,
         };
         i += sep_len;
-        if !b.get(i).is_some_and(|x| x.is_ascii_lowercase() || x.is_ascii_digit()) {
+        if !b
+            .get(i)
+            .is_some_and(|x| x.is_ascii_lowercase() || x.is_ascii_digit())
+        {
             return false;
         }
     }
@@ -206,10 +236,10 @@ fn valid_registry(host: &str) -> bool {
         Some((h, p)) if !h.ends_with(']') || host.starts_with('[') => (h, Some(p)),
         _ => (host, None),
     };
-    if let Some(p) = port {
-        if p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit()) {
-            return false;
-        }
+    if let Some(p) = port
+        && (p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit()))
+    {
+        return false;
     }
     if host.starts_with('[') {
         return host.ends_with(']');
@@ -217,7 +247,9 @@ fn valid_registry(host: &str) -> bool {
     !host.is_empty()
         && host.split('.').all(|label| {
             !label.is_empty()
-                && label.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+                && label
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -227,7 +259,10 @@ fn valid_registry(host: &str) -> bool {
 /// `docker image inspect 3f5…`.
 pub fn is_id_prefix(s: &str) -> bool {
     let s = s.strip_prefix("sha256:").unwrap_or(s);
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
 }
 
 #[cfg(test)]
@@ -243,14 +278,23 @@ mod tests {
         assert_eq!(norm("alpine"), "docker.io/library/alpine:latest");
         assert_eq!(norm("alpine:3.19"), "docker.io/library/alpine:3.19");
         assert_eq!(norm("user/app"), "docker.io/user/app:latest");
-        assert_eq!(norm("index.docker.io/library/busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(
+            norm("index.docker.io/library/busybox"),
+            "docker.io/library/busybox:latest"
+        );
         assert_eq!(norm("localhost:5000/app"), "localhost:5000/app:latest");
         assert_eq!(norm("localhost/app:v1"), "localhost/app:v1");
         assert_eq!(norm("127.0.0.1:5000/a/b/c:t"), "127.0.0.1:5000/a/b/c:t");
         assert_eq!(norm("ghcr.io/org/img"), "ghcr.io/org/img:latest");
         let d = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
-        assert_eq!(norm(&format!("busybox@{d}")), format!("docker.io/library/busybox@{d}"));
-        assert_eq!(norm(&format!("busybox:1@{d}")), format!("docker.io/library/busybox:1@{d}"));
+        assert_eq!(
+            norm(&format!("busybox@{d}")),
+            format!("docker.io/library/busybox@{d}")
+        );
+        assert_eq!(
+            norm(&format!("busybox:1@{d}")),
+            format!("docker.io/library/busybox:1@{d}")
+        );
     }
 
     #[test]
@@ -272,10 +316,27 @@ mod tests {
     #[test]
     fn rejects_invalid() {
         for bad in [
-            "", "Alpine", "alpine:", "alpine:-x", "a//b", "a/../b", "a/./b", "a b", "-a", "a-",
-            "a@sha256:1234", "a__-b", "localhost:port/a", ":tag", "a/B", "ex..ample.com/a",
+            "",
+            "Alpine",
+            "alpine:",
+            "alpine:-x",
+            "a//b",
+            "a/../b",
+            "a/./b",
+            "a b",
+            "-a",
+            "a-",
+            "a@sha256:1234",
+            "a__-b",
+            "localhost:port/a",
+            ":tag",
+            "a/B",
+            "ex..ample.com/a",
         ] {
-            assert!(Reference::parse_normalized(bad).is_err(), "{bad:?} accepted");
+            assert!(
+                Reference::parse_normalized(bad).is_err(),
+                "{bad:?} accepted"
+            );
         }
         let long = "a".repeat(300);
         assert!(Reference::parse_normalized(&long).is_err());
@@ -284,7 +345,14 @@ mod tests {
 
     #[test]
     fn accepts_separators() {
-        for ok in ["a.b", "a_b", "a__b", "a---b", "a-b/c.d_e", "my-registry.local:8443/x"] {
+        for ok in [
+            "a.b",
+            "a_b",
+            "a__b",
+            "a---b",
+            "a-b/c.d_e",
+            "my-registry.local:8443/x",
+        ] {
             assert!(Reference::parse_normalized(ok).is_ok(), "{ok:?} rejected");
         }
     }

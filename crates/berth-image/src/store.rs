@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 
 use crate::config::ImageConfig;
 use crate::content::ContentStore;
-use crate::digest::{chain_ids, Digest};
+use crate::digest::{Digest, chain_ids};
 use crate::error::{ImageError, IoContext};
 use crate::metadata::{ImageRecord, LayerRecord, Metadata};
-use crate::reference::{is_id_prefix, Reference};
+use crate::reference::{Reference, is_id_prefix};
 
 const MAX_CONFIG_SIZE: u64 = 8 << 20;
 
@@ -58,7 +58,12 @@ impl ImageStore {
             }
         }
         let db = Metadata::open(&root.join("berth.redb"))?;
-        Ok(ImageStore { root: root.to_path_buf(), content, layers, db })
+        Ok(ImageStore {
+            root: root.to_path_buf(),
+            content,
+            layers,
+            db,
+        })
     }
 
     /// The directory everything lives under; `tmp/` in it is for staging.
@@ -93,12 +98,16 @@ impl ImageStore {
     where
         E: From<ImageError>,
     {
-        if let Some(existing) = self.db.layer(&new.chain_id)? {
-            if self.layer_dir(&new.chain_id).is_dir() {
-                return Ok(existing);
-            }
+        if let Some(existing) = self.db.layer(&new.chain_id)?
+            && self.layer_dir(&new.chain_id).is_dir()
+        {
+            return Ok(existing);
         }
-        let tmp = self.layers.join(format!(".tmp-{}-{}", new.chain_id.short(), rand::random::<u64>()));
+        let tmp = self.layers.join(format!(
+            ".tmp-{}-{}",
+            new.chain_id.short(),
+            rand::random::<u64>()
+        ));
         let tmp_fs = tmp.join("fs");
         fs::create_dir_all(&tmp_fs).io_context("create", &tmp_fs)?;
         let filled = match fill(&tmp_fs) {
@@ -130,15 +139,19 @@ impl ImageStore {
     }
 
     /// Registers an image whose config blob is in the content store and whose layers all exist.
-    pub fn add_image(&self, config: &Digest, manifest: Option<Digest>, parent: Option<Digest>) -> Result<ImageRecord, ImageError> {
+    pub fn add_image(
+        &self,
+        config: &Digest,
+        manifest: Option<Digest>,
+        parent: Option<Digest>,
+    ) -> Result<ImageRecord, ImageError> {
         let cfg = self.config(config)?;
         let chains = chain_ids(&cfg.rootfs.diff_ids);
         let mut size = 0;
         for chain in &chains {
-            let layer = self
-                .db
-                .layer(chain)?
-                .ok_or_else(|| ImageError::NotFound(format!("layer {chain} of image {config} is missing")))?;
+            let layer = self.db.layer(chain)?.ok_or_else(|| {
+                ImageError::NotFound(format!("layer {chain} of image {config} is missing"))
+            })?;
             size += layer.size;
         }
         let previous = self.db.image(config)?;
@@ -165,28 +178,30 @@ impl ImageStore {
     /// The parsed config of an image.
     pub fn config(&self, id: &Digest) -> Result<ImageConfig, ImageError> {
         let f = self.content.open_blob(id)?;
-        let raw = crate::content::read_capped(f, MAX_CONFIG_SIZE).io_context("read", self.content.path(id))?;
-        serde_json::from_slice(&raw).map_err(|e| ImageError::InvalidArgument(format!("invalid image config {id}: {e}")))
+        let raw = crate::content::read_capped(f, MAX_CONFIG_SIZE)
+            .io_context("read", self.content.path(id))?;
+        serde_json::from_slice(&raw)
+            .map_err(|e| ImageError::InvalidArgument(format!("invalid image config {id}: {e}")))
     }
 
     /// Finds an image the way docker does: by reference (tag or digest), by full ID, or by
     /// an unambiguous ID prefix. The error is docker's `No such image: NAME`.
     pub fn resolve(&self, name: &str) -> Result<ImageRecord, ImageError> {
         let not_found = || ImageError::NotFound(format!("No such image: {name}"));
-        if let Ok(d) = name.parse::<Digest>() {
-            if let Some(rec) = self.db.image(&d)? {
-                return Ok(rec);
-            }
+        if let Ok(d) = name.parse::<Digest>()
+            && let Some(rec) = self.db.image(&d)?
+        {
+            return Ok(rec);
         }
         if let Ok(r) = Reference::parse_normalized(name) {
             if let Some(id) = self.db.resolve_ref(&r.to_string())? {
                 return self.db.image(&id)?.ok_or_else(not_found);
             }
             // `name@digest` matches an image pulled by that digest under any tag.
-            if let Some(d) = r.digest() {
-                if let Some(id) = self.db.resolve_ref(&r.with_digest(*d).to_string())? {
-                    return self.db.image(&id)?.ok_or_else(not_found);
-                }
+            if let Some(d) = r.digest()
+                && let Some(id) = self.db.resolve_ref(&r.with_digest(*d).to_string())?
+            {
+                return self.db.image(&id)?.ok_or_else(not_found);
             }
         }
         if is_id_prefix(name) {
@@ -195,14 +210,23 @@ impl ImageStore {
             match matches.len() {
                 0 => {}
                 1 => return self.db.image(&matches[0])?.ok_or_else(not_found),
-                _ => return Err(ImageError::InvalidArgument(format!("multiple IDs found with provided prefix: {prefix}"))),
+                _ => {
+                    return Err(ImageError::InvalidArgument(format!(
+                        "multiple IDs found with provided prefix: {prefix}"
+                    )));
+                }
             }
         }
         Err(not_found())
     }
 
     /// Tags `id` as `reference`. Returns the image that lost the tag, if any.
-    pub fn tag(&self, id: &Digest, reference: &Reference, now: i64) -> Result<Option<Digest>, ImageError> {
+    pub fn tag(
+        &self,
+        id: &Digest,
+        reference: &Reference,
+        now: i64,
+    ) -> Result<Option<Digest>, ImageError> {
         self.db.set_ref(&reference.to_string(), id, now)
     }
 
@@ -222,7 +246,12 @@ impl ImageStore {
 
     /// References pointing at one image.
     pub fn references_of(&self, id: &Digest) -> Result<Vec<Reference>, ImageError> {
-        Ok(self.references()?.into_iter().filter(|(_, i)| i == id).map(|(r, _)| r).collect())
+        Ok(self
+            .references()?
+            .into_iter()
+            .filter(|(_, i)| i == id)
+            .map(|(r, _)| r)
+            .collect())
     }
 
     /// Deletes an image, its references, its config blob and manifest, and the layers
@@ -232,10 +261,10 @@ impl ImageStore {
         let removed = self.db.delete_image(id)?;
         for layer in &removed {
             let dir = self.layers.join(layer.chain_id.hex());
-            if let Err(e) = fs::remove_dir_all(&dir) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(path = %dir.display(), error = %e, "removing layer");
-                }
+            if let Err(e) = fs::remove_dir_all(&dir)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %dir.display(), error = %e, "removing layer");
             }
         }
         // Blobs: the config, the manifest and layer blobs that no remaining record names.
@@ -267,5 +296,7 @@ impl ImageStore {
 /// Flushes one filesystem (the layer's) instead of fsyncing every file written into it.
 fn sync_filesystem(dir: &Path) -> Result<(), ImageError> {
     let f = fs::File::open(dir).io_context("open", dir)?;
-    rustix::fs::syncfs(&f).map_err(std::io::Error::from).io_context("syncfs", dir)
+    rustix::fs::syncfs(&f)
+        .map_err(std::io::Error::from)
+        .io_context("syncfs", dir)
 }

@@ -2,12 +2,12 @@
 //! routes take the rest of the path and split the action off its end, as dockerd's
 //! `{name:.*}` routes do.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::Extension;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use base64::Engine as _;
 use berth_api::types::AuthConfig;
 use berth_engine::filters::Filters;
@@ -15,25 +15,40 @@ use berth_engine::images::{ImportOptions, ListOptions, PullOptions};
 use berth_image::Reference;
 use futures::TryStreamExt;
 
-use super::stream::progress_response;
 use super::State;
+use super::stream::progress_response;
 use crate::api_error::{ApiError, ApiResult};
-use crate::query::{percent_decode, Query};
+use crate::query::{Query, percent_decode};
 use crate::server::ApiVersion;
 
-pub async fn list(state: State, Extension(v): Extension<ApiVersion>, q: Query) -> ApiResult<Response> {
+pub async fn list(
+    state: State,
+    Extension(v): Extension<ApiVersion>,
+    q: Query,
+) -> ApiResult<Response> {
     let mut filters = Filters::parse(q.get("filters"))?;
     // API < 1.41 had `filter=NAME`; keep it working as a reference filter.
     if let Some(name) = q.value("filter") {
-        filters = Filters::parse(Some(&serde_json::json!({ "reference": [name] }).to_string()))?;
+        filters = Filters::parse(Some(
+            &serde_json::json!({ "reference": [name] }).to_string(),
+        ))?;
     }
-    let opts = ListOptions { all: q.bool("all"), filters, digests: q.bool("digests"), legacy_virtual_size: v.before(1, 44) };
+    let opts = ListOptions {
+        all: q.bool("all"),
+        filters,
+        digests: q.bool("digests"),
+        legacy_virtual_size: v.before(1, 44),
+    };
     Ok(Json(state.0.images().list(&opts)?).into_response())
 }
 
 /// Decodes `X-Registry-Auth` (base64url JSON, padded or not).
 pub fn registry_auth(headers: &HeaderMap) -> ApiResult<Option<AuthConfig>> {
-    let Some(raw) = headers.get("X-Registry-Auth").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) else {
+    let Some(raw) = headers
+        .get("X-Registry-Auth")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+    else {
         return Ok(None);
     };
     let raw = raw.trim_end_matches('=');
@@ -58,7 +73,10 @@ pub async fn create(state: State, headers: HeaderMap, q: Query, body: Body) -> A
                 Some(t) => format!("{repo}:{t}"),
                 None => repo.to_string(),
             };
-            reference = Some(Reference::parse_normalized(&full).map_err(|e| ApiError::bad_request(e.to_string()))?);
+            reference = Some(
+                Reference::parse_normalized(&full)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?,
+            );
         }
         let opts = ImportOptions {
             reference,
@@ -76,21 +94,28 @@ pub async fn create(state: State, headers: HeaderMap, q: Query, body: Body) -> A
         return Ok(progress_response(rx).await);
     }
     let Some(from) = q.value("fromImage") else {
-        return Err(ApiError::bad_request("either fromImage or fromSrc is required"));
+        return Err(ApiError::bad_request(
+            "either fromImage or fromSrc is required",
+        ));
     };
     let name = match q.value("tag") {
         Some(t) if t.starts_with("sha256:") => format!("{from}@{t}"),
         Some(t) => format!("{from}:{t}"),
         None => from.to_string(),
     };
-    let reference = Reference::parse_normalized(&name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let reference =
+        Reference::parse_normalized(&name).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let platform = q
         .value("platform")
         .map(berth_engine::images::Platform::parse)
         .transpose()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let credentials = registry_auth(&headers)?.map(|a| berth_engine::images::credentials_from(&a));
-    let rx = state.0.images().pull(PullOptions { reference, platform, credentials });
+    let rx = state.0.images().pull(PullOptions {
+        reference,
+        platform,
+        credentials,
+    });
     Ok(progress_response(rx).await)
 }
 
@@ -120,10 +145,13 @@ async fn save(state: State, names: Vec<String>) -> ApiResult<Response> {
 }
 
 /// Splits `NAME/ACTION` where NAME may contain slashes.
-fn split_action<'a>(rest: &'a str, actions: &[&'static str]) -> Option<(String, &'static str)> {
+fn split_action(rest: &str, actions: &[&'static str]) -> Option<(String, &'static str)> {
     let rest = rest.trim_start_matches('/');
     actions.iter().find_map(|a| {
-        rest.strip_suffix(a).and_then(|n| n.strip_suffix('/')).filter(|n| !n.is_empty()).map(|n| (percent_decode(n), *a))
+        rest.strip_suffix(a)
+            .and_then(|n| n.strip_suffix('/'))
+            .filter(|n| !n.is_empty())
+            .map(|n| (percent_decode(n), *a))
     })
 }
 
@@ -133,17 +161,25 @@ pub async fn get_named(
     axum::extract::Path(rest): axum::extract::Path<String>,
 ) -> ApiResult<Response> {
     match split_action(&rest, &["json", "history", "get"]) {
-        Some((name, "json")) => Ok(Json(state.0.images().inspect(&name, v.before(1, 44))?).into_response()),
+        Some((name, "json")) => {
+            Ok(Json(state.0.images().inspect(&name, v.before(1, 44))?).into_response())
+        }
         Some((name, "history")) => Ok(Json(state.0.images().history(&name)?).into_response()),
         Some((name, "get")) => save(state, vec![name]).await,
         _ => Ok(page_not_found("GET", &rest)),
     }
 }
 
-pub async fn post_named(state: State, q: Query, axum::extract::Path(rest): axum::extract::Path<String>) -> ApiResult<Response> {
+pub async fn post_named(
+    state: State,
+    q: Query,
+    axum::extract::Path(rest): axum::extract::Path<String>,
+) -> ApiResult<Response> {
     match split_action(&rest, &["tag"]) {
         Some((name, "tag")) => {
-            let repo = q.value("repo").ok_or_else(|| ApiError::bad_request("repo is required"))?;
+            let repo = q
+                .value("repo")
+                .ok_or_else(|| ApiError::bad_request("repo is required"))?;
             state.0.images().tag(&name, repo, q.value("tag"))?;
             Ok(StatusCode::CREATED.into_response())
         }
@@ -151,16 +187,26 @@ pub async fn post_named(state: State, q: Query, axum::extract::Path(rest): axum:
     }
 }
 
-pub async fn delete_named(state: State, q: Query, axum::extract::Path(rest): axum::extract::Path<String>) -> ApiResult<Response> {
+pub async fn delete_named(
+    state: State,
+    q: Query,
+    axum::extract::Path(rest): axum::extract::Path<String>,
+) -> ApiResult<Response> {
     let name = percent_decode(rest.trim_start_matches('/'));
     let (force, no_prune) = (q.bool("force"), q.bool("noprune"));
     let images = state.0.images().clone();
-    let items = tokio::task::spawn_blocking(move || images.remove(&name, force, no_prune)).await??;
+    let items =
+        tokio::task::spawn_blocking(move || images.remove(&name, force, no_prune)).await??;
     Ok(Json(items).into_response())
 }
 
 fn page_not_found(method: &str, rest: &str) -> Response {
-    (StatusCode::NOT_FOUND, Json(berth_api::ErrorResponse { message: format!("page not found: {method} /images/{rest}") }))
+    (
+        StatusCode::NOT_FOUND,
+        Json(berth_api::ErrorResponse {
+            message: format!("page not found: {method} /images/{rest}"),
+        }),
+    )
         .into_response()
 }
 
@@ -170,15 +216,22 @@ mod tests {
 
     #[test]
     fn splits_names_with_slashes() {
-        assert_eq!(split_action("localhost:5000/a/b/json", &["json"]), Some(("localhost:5000/a/b".into(), "json")));
-        assert_eq!(split_action("busybox/history", &["json", "history"]), Some(("busybox".into(), "history")));
+        assert_eq!(
+            split_action("localhost:5000/a/b/json", &["json"]),
+            Some(("localhost:5000/a/b".into(), "json"))
+        );
+        assert_eq!(
+            split_action("busybox/history", &["json", "history"]),
+            Some(("busybox".into(), "history"))
+        );
         assert_eq!(split_action("json", &["json"]), None);
     }
 
     #[test]
     fn decodes_registry_auth() {
         let mut h = HeaderMap::new();
-        let enc = base64::engine::general_purpose::URL_SAFE.encode(br#"{"username":"u","password":"p","serveraddress":"r"}"#);
+        let enc = base64::engine::general_purpose::URL_SAFE
+            .encode(br#"{"username":"u","password":"p","serveraddress":"r"}"#);
         h.insert("X-Registry-Auth", enc.parse().unwrap());
         let a = registry_auth(&h).unwrap().unwrap();
         assert_eq!(a.username.as_deref(), Some("u"));

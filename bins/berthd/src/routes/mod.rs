@@ -7,8 +7,8 @@ mod system;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
 use axum::Router;
+use axum::routing::{get, post};
 use berth_engine::Engine;
 
 pub type State = axum::extract::State<Arc<Engine>>;
@@ -26,6 +26,11 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/images/prune", post(images::prune))
         .route("/images/load", post(images::load))
         .route("/images/get", get(images::save_many))
-        .route("/images/{*rest}", get(images::get_named).post(images::post_named).delete(images::delete_named))
+        .route(
+            "/images/{*rest}",
+            get(images::get_named)
+                .post(images::post_named)
+                .delete(images::delete_named),
+        )
         .with_state(engine)
 }

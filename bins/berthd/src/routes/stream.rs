@@ -13,7 +13,13 @@ use crate::api_error::ApiError;
 /// pull of an unknown image with 404); after that, errors travel inside the stream.
 pub async fn progress_response(mut rx: mpsc::Receiver<Result<JsonMessage>>) -> Response {
     let first = match rx.recv().await {
-        None => return (axum::http::StatusCode::OK, [(CONTENT_TYPE, "application/json")]).into_response(),
+        None => {
+            return (
+                axum::http::StatusCode::OK,
+                [(CONTENT_TYPE, "application/json")],
+            )
+                .into_response();
+        }
         Some(Err(e)) => return ApiError(e).into_response(),
         Some(Ok(m)) => m,
     };
@@ -22,6 +28,13 @@ pub async fn progress_response(mut rx: mpsc::Receiver<Result<JsonMessage>>) -> R
         let msg = item.unwrap_or_else(|e| JsonMessage::error(e.message));
         Some((Ok::<_, std::io::Error>(msg.to_line()), rx))
     });
-    let body = futures::StreamExt::chain(futures::stream::once(async move { Ok(first.to_line()) }), rest);
-    ([(CONTENT_TYPE, "application/json")], Body::from_stream(body)).into_response()
+    let body = futures::StreamExt::chain(
+        futures::stream::once(async move { Ok(first.to_line()) }),
+        rest,
+    );
+    (
+        [(CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response()
 }

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::body::Body;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use berth_api::types::{AuthConfig, EventMessage};
 use berth_engine::filters::Filters;
 
@@ -46,36 +46,63 @@ pub async fn auth(state: State, Json(body): Json<AuthConfig>) -> ApiResult<Respo
 /// which is what the CLI sends after turning durations and dates into timestamps.
 fn parse_event_time(s: &str) -> ApiResult<i64> {
     let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
-    let secs: i64 = secs.parse().map_err(|_| ApiError::bad_request(format!("invalid time value {s:?}")))?;
+    let secs: i64 = secs
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid time value {s:?}")))?;
     let mut nanos = format!("{frac:0<9}");
     nanos.truncate(9);
-    let nanos: i64 = nanos.parse().map_err(|_| ApiError::bad_request(format!("invalid time value {s:?}")))?;
+    let nanos: i64 = nanos
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid time value {s:?}")))?;
     Ok(secs * 1_000_000_000 + nanos)
 }
 
 fn event_matches(f: &Filters, e: &EventMessage) -> bool {
-    let any = |key: &str, value: &str| f.get(key).is_empty() || f.get(key).iter().any(|v| v == value);
-    let name = e.actor.attributes.get("name").map(String::as_str).unwrap_or("");
+    let any =
+        |key: &str, value: &str| f.get(key).is_empty() || f.get(key).iter().any(|v| v == value);
+    let name = e
+        .actor
+        .attributes
+        .get("name")
+        .map(String::as_str)
+        .unwrap_or("");
     any("type", &e.kind)
         && any("event", &e.action)
-        && (f.get("image").is_empty() || (e.kind == "image" && (any("image", &e.actor.id) || any("image", name))))
+        && (f.get("image").is_empty()
+            || (e.kind == "image" && (any("image", &e.actor.id) || any("image", name))))
         && f.match_labels("label", &e.actor.attributes)
 }
 
 pub async fn events(state: State, q: Query) -> ApiResult<Response> {
     let filters = Filters::parse(q.get("filters"))?;
-    filters.validate(&["type", "event", "image", "label", "container", "scope", "daemon", "network", "volume"])?;
+    filters.validate(&[
+        "type",
+        "event",
+        "image",
+        "label",
+        "container",
+        "scope",
+        "daemon",
+        "network",
+        "volume",
+    ])?;
     let since = q.value("since").map(parse_event_time).transpose()?;
     let until = q.value("until").map(parse_event_time).transpose()?;
     let (history, mut live) = state.0.events().subscribe();
-    let in_window = move |e: &EventMessage| since.is_none_or(|s| e.time_nano >= s) && until.is_none_or(|u| e.time_nano <= u);
+    let in_window = move |e: &EventMessage| {
+        since.is_none_or(|s| e.time_nano >= s) && until.is_none_or(|u| e.time_nano <= u)
+    };
     let line = |e: &EventMessage| {
         let mut v = serde_json::to_vec(e).expect("events serialise");
         v.push(b'\n');
         Ok::<_, std::io::Error>(v)
     };
     let replay: Vec<_> = if since.is_some() {
-        history.iter().filter(|e| in_window(e) && event_matches(&filters, e)).map(line).collect()
+        history
+            .iter()
+            .filter(|e| in_window(e) && event_matches(&filters, e))
+            .map(line)
+            .collect()
     } else {
         Vec::new()
     };
@@ -83,7 +110,9 @@ pub async fn events(state: State, q: Query) -> ApiResult<Response> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     if until.is_none_or(|u| u > now) {
         tokio::spawn(async move {
-            let deadline = until.map(|u| tokio::time::Instant::now() + Duration::from_nanos((u - now).max(0) as u64));
+            let deadline = until.map(|u| {
+                tokio::time::Instant::now() + Duration::from_nanos((u - now).max(0) as u64)
+            });
             loop {
                 let next = match deadline {
                     Some(d) => match tokio::time::timeout_at(d, live.recv()).await {
@@ -106,6 +135,13 @@ pub async fn events(state: State, q: Query) -> ApiResult<Response> {
     } else {
         drop(tx);
     }
-    let body = futures::StreamExt::chain(futures::stream::iter(replay), tokio_stream::wrappers::ReceiverStream::new(rx));
-    Ok(([(CONTENT_TYPE, "application/json")], Body::from_stream(body)).into_response())
+    let body = futures::StreamExt::chain(
+        futures::stream::iter(replay),
+        tokio_stream::wrappers::ReceiverStream::new(rx),
+    );
+    Ok((
+        [(CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response())
 }

@@ -17,7 +17,12 @@ pub fn apply_change(cfg: &mut ContainerConfig, line: &str) -> Result<()> {
     match instr.to_ascii_uppercase().as_str() {
         "CMD" => cfg.cmd = Some(command_form(args)?),
         "ENTRYPOINT" => cfg.entrypoint = Some(command_form(args)?),
-        "SHELL" => cfg.shell = Some(json_array(args).ok_or_else(|| bad("SHELL requires the arguments to be in JSON form"))?),
+        "SHELL" => {
+            cfg.shell = Some(
+                json_array(args)
+                    .ok_or_else(|| bad("SHELL requires the arguments to be in JSON form"))?,
+            )
+        }
         "ENV" => {
             let env = cfg.env.get_or_insert_with(Vec::new);
             for (k, v) in key_values(args, "ENV")? {
@@ -34,13 +39,18 @@ pub fn apply_change(cfg: &mut ContainerConfig, line: &str) -> Result<()> {
         "EXPOSE" => {
             let ports = cfg.exposed_ports.get_or_insert_with(BTreeMap::new);
             for p in args.split_whitespace() {
-                let p = if p.contains('/') { p.to_string() } else { format!("{p}/tcp") };
+                let p = if p.contains('/') {
+                    p.to_string()
+                } else {
+                    format!("{p}/tcp")
+                };
                 ports.insert(p, Value::Object(Default::default()));
             }
         }
         "VOLUME" => {
             let vols = cfg.volumes.get_or_insert_with(BTreeMap::new);
-            let list = json_array(args).unwrap_or_else(|| args.split_whitespace().map(str::to_string).collect());
+            let list = json_array(args)
+                .unwrap_or_else(|| args.split_whitespace().map(str::to_string).collect());
             for v in list {
                 vols.insert(v, Value::Object(Default::default()));
             }
@@ -48,7 +58,10 @@ pub fn apply_change(cfg: &mut ContainerConfig, line: &str) -> Result<()> {
         "USER" => cfg.user = Some(args.to_string()),
         "WORKDIR" => cfg.working_dir = Some(args.to_string()),
         "STOPSIGNAL" => cfg.stop_signal = Some(args.to_string()),
-        "ONBUILD" => cfg.on_build.get_or_insert_with(Vec::new).push(args.to_string()),
+        "ONBUILD" => cfg
+            .on_build
+            .get_or_insert_with(Vec::new)
+            .push(args.to_string()),
         other => return Err(bad(&format!("{other} is not a valid change command"))),
     }
     Ok(())
@@ -70,7 +83,9 @@ fn command_form(args: &str) -> Result<Vec<String>> {
 fn key_values(args: &str, instr: &str) -> Result<Vec<(String, String)>> {
     let words = split_words(args);
     if words.is_empty() {
-        return Err(EngineError::invalid(format!("dockerfile parse error on line 1: {instr} requires at least one argument")));
+        return Err(EngineError::invalid(format!(
+            "dockerfile parse error on line 1: {instr} requires at least one argument"
+        )));
     }
     if !words[0].contains('=') {
         let (k, v) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
@@ -81,7 +96,11 @@ fn key_values(args: &str, instr: &str) -> Result<Vec<(String, String)>> {
         .map(|w| {
             w.split_once('=')
                 .map(|(k, v)| (unquote(k), unquote(v)))
-                .ok_or_else(|| EngineError::invalid(format!("dockerfile parse error on line 1: {instr} names can not be blank")))
+                .ok_or_else(|| {
+                    EngineError::invalid(format!(
+                        "dockerfile parse error on line 1: {instr} names can not be blank"
+                    ))
+                })
         })
         .collect()
 }

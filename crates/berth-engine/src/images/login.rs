@@ -1,30 +1,31 @@
 //! `POST /auth` and the credentials clients send with pulls.
 
-use berth_api::types::{AuthConfig, AuthResponse};
-use berth_distribution::endpoint::normalize_registry;
-use berth_distribution::Credentials;
 use base64::Engine as _;
+use berth_api::types::{AuthConfig, AuthResponse};
+use berth_distribution::Credentials;
+use berth_distribution::endpoint::normalize_registry;
 
-use super::pull::distribution_error;
 use super::ImageService;
+use super::pull::distribution_error;
 use crate::error::{EngineError, Result};
 
 /// Registry credentials from the API's auth object (`username`/`password`, the combined
 /// `auth` field, or tokens).
 pub fn credentials_from(a: &AuthConfig) -> Credentials {
-    let (mut username, mut password) = (a.username.clone().unwrap_or_default(), a.password.clone().unwrap_or_default());
-    if username.is_empty() {
-        if let Some(decoded) = a
+    let (mut username, mut password) = (
+        a.username.clone().unwrap_or_default(),
+        a.password.clone().unwrap_or_default(),
+    );
+    if username.is_empty()
+        && let Some(decoded) = a
             .auth
             .as_deref()
             .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
             .and_then(|b| String::from_utf8(b).ok())
-        {
-            if let Some((u, p)) = decoded.split_once(':') {
-                username = u.to_string();
-                password = p.to_string();
-            }
-        }
+        && let Some((u, p)) = decoded.split_once(':')
+    {
+        username = u.to_string();
+        password = p.to_string();
     }
     Credentials {
         username,
@@ -37,13 +38,27 @@ pub fn credentials_from(a: &AuthConfig) -> Credentials {
 impl ImageService {
     /// Checks credentials against a registry, as `docker login` asks the daemon to.
     pub async fn login(&self, auth: AuthConfig) -> Result<AuthResponse> {
-        let server = auth.serveraddress.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "https://index.docker.io/v1/".into());
+        let server = auth
+            .serveraddress
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "https://index.docker.io/v1/".into());
         let registry = normalize_registry(&server);
         let creds = credentials_from(&auth);
-        if creds.username.is_empty() && creds.identity_token.is_none() && creds.registry_token.is_none() {
+        if creds.username.is_empty()
+            && creds.identity_token.is_none()
+            && creds.registry_token.is_none()
+        {
             return Err(EngineError::invalid("Error: Username is required"));
         }
-        let token = self.registry.login(&registry, &creds).await.map_err(distribution_error)?;
-        Ok(AuthResponse { status: "Login Succeeded".into(), identity_token: token.unwrap_or_default() })
+        let token = self
+            .registry
+            .login(&registry, &creds)
+            .await
+            .map_err(distribution_error)?;
+        Ok(AuthResponse {
+            status: "Login Succeeded".into(),
+            identity_token: token.unwrap_or_default(),
+        })
     }
 }

@@ -4,20 +4,22 @@ mod archive;
 mod changes;
 mod login;
 mod pull;
-mod unpack;
 mod remove;
+mod unpack;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use berth_api::types::{GraphDriver, HistoryItem, ImageInspect, ImageMetadata, ImageSummary, RootFs};
+use berth_api::types::{
+    GraphDriver, HistoryItem, ImageInspect, ImageMetadata, ImageSummary, RootFs,
+};
+use berth_distribution::RegistryClient;
 use berth_image::metadata::ImageRecord;
 use berth_image::{Digest, ImageStore, Reference};
-use berth_distribution::RegistryClient;
 
 use crate::error::{EngineError, Result};
 use crate::events::EventBus;
-use crate::filters::{glob_match, Filters};
+use crate::filters::{Filters, glob_match};
 
 pub use archive::{ImportOptions, ImportSource};
 pub use berth_distribution::Platform;
@@ -31,6 +33,13 @@ pub struct ImageService {
     pulls: pull::PullCoordinator,
 }
 
+/// The tags and repo digests of one image.
+#[derive(Debug, Clone, Default)]
+struct ImageRefs {
+    tags: Vec<String>,
+    digests: Vec<String>,
+}
+
 /// Options of `GET /images/json`.
 #[derive(Debug, Clone, Default)]
 pub struct ListOptions {
@@ -42,32 +51,46 @@ pub struct ListOptions {
 }
 
 impl ImageService {
-    pub fn new(store: Arc<ImageStore>, events: Arc<EventBus>, registry: RegistryClient) -> ImageService {
-        ImageService { store, events, registry, pulls: pull::PullCoordinator::default() }
+    pub fn new(
+        store: Arc<ImageStore>,
+        events: Arc<EventBus>,
+        registry: RegistryClient,
+    ) -> ImageService {
+        ImageService {
+            store,
+            events,
+            registry,
+            pulls: pull::PullCoordinator::default(),
+        }
     }
 
     pub fn store(&self) -> &Arc<ImageStore> {
         &self.store
     }
 
-    /// References grouped by image: (tags, digests), both in docker's familiar form.
-    fn refs_by_image(&self) -> Result<BTreeMap<Digest, (Vec<String>, Vec<String>)>> {
-        let mut by: BTreeMap<Digest, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    /// References grouped by image, in docker's familiar form.
+    fn refs_by_image(&self) -> Result<BTreeMap<Digest, ImageRefs>> {
+        let mut by: BTreeMap<Digest, ImageRefs> = BTreeMap::new();
         for (r, id) in self.store.references()? {
             let e = by.entry(id).or_default();
             if r.digest().is_some() {
-                e.1.push(r.familiar());
+                e.digests.push(r.familiar());
             } else {
-                e.0.push(r.familiar());
+                e.tags.push(r.familiar());
             }
         }
         Ok(by)
     }
 
-    fn summary(&self, rec: &ImageRecord, refs: Option<&(Vec<String>, Vec<String>)>, legacy: bool) -> Result<ImageSummary> {
+    fn summary(
+        &self,
+        rec: &ImageRecord,
+        refs: Option<&ImageRefs>,
+        legacy: bool,
+    ) -> Result<ImageSummary> {
         let cfg = self.store.config(&rec.id)?;
         let labels = cfg.config.as_ref().and_then(|c| c.labels.clone());
-        let (tags, digests) = refs.cloned().unwrap_or_default();
+        let ImageRefs { tags, digests } = refs.cloned().unwrap_or_default();
         Ok(ImageSummary {
             containers: -1,
             created: cfg.created_unix(),
@@ -86,23 +109,31 @@ impl ImageService {
         let f = &opts.filters;
         f.validate(&["dangling", "label", "before", "since", "reference", "until"])?;
         let dangling = f.bool("dangling")?;
-        let before = f.get("before").iter().map(|n| self.created_of(n)).collect::<Result<Vec<_>>>()?;
-        let since = f.get("since").iter().map(|n| self.created_of(n)).collect::<Result<Vec<_>>>()?;
+        let before = f
+            .get("before")
+            .iter()
+            .map(|n| self.created_of(n))
+            .collect::<Result<Vec<_>>>()?;
+        let since = f
+            .get("since")
+            .iter()
+            .map(|n| self.created_of(n))
+            .collect::<Result<Vec<_>>>()?;
         let refs = self.refs_by_image()?;
         let records = self.store.images()?;
         let parents: HashSet<Digest> = records.iter().filter_map(|r| r.parent).collect();
         let mut out = Vec::new();
         for rec in &records {
             let r = refs.get(&rec.id);
-            let has_tags = r.is_some_and(|(t, _)| !t.is_empty());
+            let has_tags = r.is_some_and(|r| !r.tags.is_empty());
             // Without -a, intermediate images (untagged parents of other images) are hidden.
             if !opts.all && !has_tags && parents.contains(&rec.id) {
                 continue;
             }
-            if let Some(d) = dangling {
-                if d == has_tags {
-                    continue;
-                }
+            if let Some(d) = dangling
+                && d == has_tags
+            {
+                continue;
             }
             let mut s = self.summary(rec, r, opts.legacy_virtual_size)?;
             if !f.get("reference").is_empty() {
@@ -139,14 +170,24 @@ impl ImageService {
         let rec = self.store.resolve(name)?;
         let cfg = self.store.config(&rec.id)?;
         let refs = self.refs_by_image()?;
-        let (tags, digests) = refs.get(&rec.id).cloned().unwrap_or_default();
-        let lower: Vec<String> =
-            rec.chain_ids.iter().rev().map(|c| self.store.layer_dir(c).display().to_string()).collect();
+        let ImageRefs { tags, digests } = refs.get(&rec.id).cloned().unwrap_or_default();
+        let lower: Vec<String> = rec
+            .chain_ids
+            .iter()
+            .rev()
+            .map(|c| self.store.layer_dir(c).display().to_string())
+            .collect();
         let mut data = BTreeMap::new();
         if !lower.is_empty() {
             data.insert("LowerDir".to_string(), lower.join(":"));
         }
-        let extra_str = |k: &str| cfg.extra.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let extra_str = |k: &str| {
+            cfg.extra
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
         let last_tag_time = chrono::DateTime::from_timestamp(rec.last_tag_time, 0)
             .filter(|_| rec.last_tag_time > 0)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
@@ -156,18 +197,29 @@ impl ImageService {
             repo_tags: tags,
             repo_digests: digests,
             parent: rec.parent.map(|p| p.to_string()).unwrap_or_default(),
-            comment: cfg.history.last().and_then(|h| h.comment.clone()).unwrap_or_default(),
-            created: cfg.created.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+            comment: cfg
+                .history
+                .last()
+                .and_then(|h| h.comment.clone())
+                .unwrap_or_default(),
+            created: cfg
+                .created
+                .clone()
+                .unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
             docker_version: extra_str("docker_version"),
             author: cfg.author.clone().unwrap_or_default(),
-            config: serde_json::to_value(cfg.config.clone().unwrap_or_default()).unwrap_or_default(),
+            config: serde_json::to_value(cfg.config.clone().unwrap_or_default())
+                .unwrap_or_default(),
             architecture: cfg.architecture.clone(),
             variant: cfg.variant.clone(),
             os: cfg.os.clone(),
             os_version: cfg.os_version.clone(),
             size: rec.size as i64,
             virtual_size: legacy_virtual_size.then_some(rec.size as i64),
-            graph_driver: GraphDriver { data, name: "overlay".into() },
+            graph_driver: GraphDriver {
+                data,
+                name: "overlay".into(),
+            },
             root_fs: RootFs {
                 kind: cfg.rootfs.kind.clone(),
                 layers: cfg.rootfs.diff_ids.iter().map(|d| d.to_string()).collect(),
@@ -180,17 +232,34 @@ impl ImageService {
     pub fn history(&self, name: &str) -> Result<Vec<HistoryItem>> {
         let rec = self.store.resolve(name)?;
         let cfg = self.store.config(&rec.id)?;
-        let tags = self.store.references_of(&rec.id)?.iter().filter(|r| r.tag().is_some()).map(|r| r.familiar()).collect::<Vec<_>>();
-        let mut layer_sizes = rec.chain_ids.iter().map(|c| self.store.layer(c).map(|l| l.map(|l| l.size).unwrap_or(0)));
+        let tags = self
+            .store
+            .references_of(&rec.id)?
+            .iter()
+            .filter(|r| r.tag().is_some())
+            .map(|r| r.familiar())
+            .collect::<Vec<_>>();
+        let mut layer_sizes = rec
+            .chain_ids
+            .iter()
+            .map(|c| self.store.layer(c).map(|l| l.map(|l| l.size).unwrap_or(0)));
         let mut items = Vec::new();
         let history = if cfg.history.is_empty() {
             // Images without history get one entry per layer, as docker shows them.
-            cfg.rootfs.diff_ids.iter().map(|_| berth_image::config::History::default()).collect()
+            cfg.rootfs
+                .diff_ids
+                .iter()
+                .map(|_| berth_image::config::History::default())
+                .collect()
         } else {
             cfg.history.clone()
         };
         for h in &history {
-            let size = if h.empty_layer { 0 } else { layer_sizes.next().transpose()?.unwrap_or(0) };
+            let size = if h.empty_layer {
+                0
+            } else {
+                layer_sizes.next().transpose()?.unwrap_or(0)
+            };
             items.push(HistoryItem {
                 id: "<missing>".into(),
                 created: h
@@ -220,17 +289,27 @@ impl ImageService {
             Some(t) => format!("{repo}:{t}"),
             None => repo.to_string(),
         };
-        let reference = Reference::parse_normalized(&target).map_err(|e| EngineError::invalid(e.to_string()))?;
+        let reference = Reference::parse_normalized(&target)
+            .map_err(|e| EngineError::invalid(e.to_string()))?;
         if reference.digest().is_some() {
-            return Err(EngineError::invalid("refusing to create a tag with a digest reference"));
+            return Err(EngineError::invalid(
+                "refusing to create a tag with a digest reference",
+            ));
         }
-        self.store.tag(&rec.id, &reference, chrono::Utc::now().timestamp())?;
-        self.events.image("tag", &rec.id.to_string(), Some(&reference.familiar()));
+        self.store
+            .tag(&rec.id, &reference, chrono::Utc::now().timestamp())?;
+        self.events
+            .image("tag", &rec.id.to_string(), Some(&reference.familiar()));
         Ok(())
     }
 
     /// Registers a complete image and points `reference` at it (load, import, builtin).
-    fn commit_image(&self, config: &Digest, manifest: Option<Digest>, reference: Option<&Reference>) -> Result<ImageRecord> {
+    fn commit_image(
+        &self,
+        config: &Digest,
+        manifest: Option<Digest>,
+        reference: Option<&Reference>,
+    ) -> Result<ImageRecord> {
         let rec = self.store.add_image(config, manifest, None)?;
         if let Some(r) = reference {
             self.store.tag(&rec.id, r, chrono::Utc::now().timestamp())?;
@@ -246,8 +325,13 @@ impl ImageService {
     /// All images as `system df` lists them.
     pub fn disk_usage(&self) -> Result<Vec<ImageSummary>> {
         let refs = self.refs_by_image()?;
-        let layers: BTreeMap<Digest, u64> =
-            self.store.metadata().layers()?.into_iter().map(|l| (l.chain_id, l.size)).collect();
+        let layers: BTreeMap<Digest, u64> = self
+            .store
+            .metadata()
+            .layers()?
+            .into_iter()
+            .map(|l| (l.chain_id, l.size))
+            .collect();
         let records = self.store.images()?;
         let mut users: BTreeMap<Digest, usize> = BTreeMap::new();
         for r in &records {
@@ -258,7 +342,12 @@ impl ImageService {
         let mut out = Vec::new();
         for rec in &records {
             let mut s = self.summary(rec, refs.get(&rec.id), false)?;
-            s.shared_size = rec.chain_ids.iter().filter(|c| users[*c] > 1).map(|c| layers.get(c).copied().unwrap_or(0) as i64).sum();
+            s.shared_size = rec
+                .chain_ids
+                .iter()
+                .filter(|c| users[*c] > 1)
+                .map(|c| layers.get(c).copied().unwrap_or(0) as i64)
+                .sum();
             s.containers = 0;
             out.push(s);
         }
@@ -272,7 +361,9 @@ fn reference_matches(pattern: &str, familiar_tag: &str) -> bool {
         return true;
     }
     match familiar_tag.rsplit_once(':') {
-        Some((name, _)) if !pattern.contains(':') || pattern.ends_with(':') => glob_match(pattern, name),
+        Some((name, _)) if !pattern.contains(':') || pattern.ends_with(':') => {
+            glob_match(pattern, name)
+        }
         _ => false,
     }
 }

@@ -14,10 +14,10 @@ use berth_image::digest::chain_ids;
 use berth_image::store::NewLayer;
 use berth_image::{Digest, Reference};
 use futures::StreamExt;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{Semaphore, mpsc};
 
-use super::unpack::unpack_blob;
 use super::ImageService;
+use super::unpack::unpack_blob;
 use crate::error::{EngineError, ErrorKind, Result};
 
 const PARALLEL_DOWNLOADS: usize = 3;
@@ -38,7 +38,12 @@ pub(super) struct PullCoordinator {
 
 impl PullCoordinator {
     fn lock_for(&self, d: &Digest) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks.lock().expect("pull locks").entry(*d).or_default().clone()
+        self.locks
+            .lock()
+            .expect("pull locks")
+            .entry(*d)
+            .or_default()
+            .clone()
     }
 }
 
@@ -71,8 +76,15 @@ impl ImageService {
             .resolve(reference, &platform, opts.credentials.as_ref())
             .await
             .map_err(distribution_error)?;
-        let tag_label = reference.tag().map(str::to_string).unwrap_or_else(|| resolved_digest(&resolved).to_string());
-        out.send(JsonMessage::item(tag_label, format!("Pulling from {}", reference.repository()))).await;
+        let tag_label = reference
+            .tag()
+            .map(str::to_string)
+            .unwrap_or_else(|| resolved_digest(&resolved).to_string());
+        out.send(JsonMessage::item(
+            tag_label,
+            format!("Pulling from {}", reference.repository()),
+        ))
+        .await;
 
         let config_digest = resolved.config.digest;
         let image_ready = self.store.image(&config_digest)?.is_some();
@@ -84,11 +96,14 @@ impl ImageService {
                 .fetch_blob_bytes(reference, &config_digest, opts.credentials.as_ref())
                 .await
                 .map_err(distribution_error)?;
-            self.store.content().write_blob(Some(&config_digest), &bytes)?;
+            self.store
+                .content()
+                .write_blob(Some(&config_digest), &bytes)?;
             bytes.to_vec()
         };
-        let config: ImageConfig = serde_json::from_slice(&config_bytes)
-            .map_err(|e| EngineError::invalid(format!("invalid image config {config_digest}: {e}")))?;
+        let config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(|e| {
+            EngineError::invalid(format!("invalid image config {config_digest}: {e}"))
+        })?;
         if config.rootfs.diff_ids.len() != resolved.layers.len() {
             return Err(EngineError::invalid(format!(
                 "image config {config_digest} lists {} layers but the manifest has {}",
@@ -108,7 +123,8 @@ impl ImageService {
                 out.send(JsonMessage::item(&short, "Already exists")).await;
                 continue;
             }
-            out.send(JsonMessage::item(&short, "Pulling fs layer")).await;
+            out.send(JsonMessage::item(&short, "Pulling fs layer"))
+                .await;
             let job = LayerJob {
                 reference: reference.clone(),
                 credentials: opts.credentials.clone(),
@@ -124,7 +140,9 @@ impl ImageService {
             let this = self.clone();
             let out = out.clone();
             let semaphore = semaphore.clone();
-            tasks.push(tokio::spawn(async move { this.fetch_layer(job, semaphore, out).await }));
+            tasks.push(tokio::spawn(async move {
+                this.fetch_layer(job, semaphore, out).await
+            }));
         }
         let mut first_error = None;
         for t in tasks {
@@ -136,20 +154,35 @@ impl ImageService {
             return Err(e);
         }
 
-        self.store.content().write_blob(Some(&resolved.manifest_digest), &resolved.manifest_bytes)?;
+        self.store
+            .content()
+            .write_blob(Some(&resolved.manifest_digest), &resolved.manifest_bytes)?;
         let repo_digest = resolved_digest(&resolved);
         let now = chrono::Utc::now().timestamp();
         let tag_before = self.store.metadata().resolve_ref(&reference.to_string())?;
-        let rec = self.store.add_image(&config_digest, Some(resolved.manifest_digest), None)?;
+        let rec = self
+            .store
+            .add_image(&config_digest, Some(resolved.manifest_digest), None)?;
         if reference.tag().is_some() {
             self.store.tag(&rec.id, reference, now)?;
         }
-        self.store.tag(&rec.id, &reference.with_digest(repo_digest), now)?;
+        self.store
+            .tag(&rec.id, &reference.with_digest(repo_digest), now)?;
         let up_to_date = image_ready && (reference.tag().is_none() || tag_before == Some(rec.id));
-        self.events.image("pull", &reference.familiar(), Some(&reference.familiar()));
-        out.send(JsonMessage::status(format!("Digest: {repo_digest}"))).await;
-        let status = if up_to_date { "Image is up to date for" } else { "Downloaded newer image for" };
-        out.send(JsonMessage::status(format!("Status: {status} {}", reference.familiar()))).await;
+        self.events
+            .image("pull", &reference.familiar(), Some(&reference.familiar()));
+        out.send(JsonMessage::status(format!("Digest: {repo_digest}")))
+            .await;
+        let status = if up_to_date {
+            "Image is up to date for"
+        } else {
+            "Downloaded newer image for"
+        };
+        out.send(JsonMessage::status(format!(
+            "Status: {status} {}",
+            reference.familiar()
+        )))
+        .await;
         Ok(())
     }
 
@@ -157,7 +190,12 @@ impl ImageService {
         Ok(self.store.layer(chain)?.is_some() && self.store.layer_dir(chain).is_dir())
     }
 
-    async fn fetch_layer(self: Arc<Self>, job: LayerJob, semaphore: Arc<Semaphore>, out: Progress) -> Result<()> {
+    async fn fetch_layer(
+        self: Arc<Self>,
+        job: LayerJob,
+        semaphore: Arc<Semaphore>,
+        out: Progress,
+    ) -> Result<()> {
         let blob = job.new.blob;
         let short = blob.short();
         let lock = self.pulls.lock_for(&blob);
@@ -167,11 +205,16 @@ impl ImageService {
             return Ok(());
         }
         if !self.store.content().contains(&blob) {
-            let _permit = semaphore.acquire().await.map_err(|_| EngineError::internal("pull cancelled"))?;
+            let _permit = semaphore
+                .acquire()
+                .await
+                .map_err(|_| EngineError::internal("pull cancelled"))?;
             self.download_blob(&job, &out).await?;
         }
-        out.send(JsonMessage::item(&short, "Verifying Checksum")).await;
-        out.send(JsonMessage::item(&short, "Download complete")).await;
+        out.send(JsonMessage::item(&short, "Verifying Checksum"))
+            .await;
+        out.send(JsonMessage::item(&short, "Download complete"))
+            .await;
         let store = self.store.clone();
         let out2 = out.clone();
         let new = job.new.clone();
@@ -193,7 +236,12 @@ impl ImageService {
         let mut ingest = self.store.content().ingest(digest)?;
         let mut blob = self
             .registry
-            .fetch_blob(&job.reference, &digest, ingest.offset(), job.credentials.as_ref())
+            .fetch_blob(
+                &job.reference,
+                &digest,
+                ingest.offset(),
+                job.credentials.as_ref(),
+            )
             .await
             .map_err(distribution_error)?;
         if blob.restarted {
@@ -205,38 +253,74 @@ impl ImageService {
             let chunk = chunk.map_err(distribution_error)?;
             if ingest.offset() + chunk.len() as u64 > job.new.blob_size {
                 ingest.abort();
-                return Err(EngineError::invalid(format!("blob {digest} is larger than the manifest says")));
+                return Err(EngineError::invalid(format!(
+                    "blob {digest} is larger than the manifest says"
+                )));
             }
             // Writes of a few hundred KB to the page cache: cheap enough for the runtime thread.
-            std::io::Write::write_all(&mut ingest, &chunk).map_err(|e| EngineError::internal(format!("writing {digest}: {e}")))?;
+            std::io::Write::write_all(&mut ingest, &chunk)
+                .map_err(|e| EngineError::internal(format!("writing {digest}: {e}")))?;
             if last.elapsed() >= PROGRESS_INTERVAL {
                 last = Instant::now();
-                out.send(JsonMessage::progress(&short, "Downloading", ingest.offset(), total)).await;
+                out.send(JsonMessage::progress(
+                    &short,
+                    "Downloading",
+                    ingest.offset(),
+                    total,
+                ))
+                .await;
             }
         }
-        tokio::task::spawn_blocking(move || ingest.commit()).await?.map_err(|e| {
-            EngineError::invalid(format!("filesystem layer verification failed for digest {digest}: {e}"))
-        })?;
+        tokio::task::spawn_blocking(move || ingest.commit())
+            .await?
+            .map_err(|e| {
+                EngineError::invalid(format!(
+                    "filesystem layer verification failed for digest {digest}: {e}"
+                ))
+            })?;
         Ok(())
     }
 
     /// Adds the built-in `hello-world` image (no network involved).
     async fn pull_builtin(self: &Arc<Self>, reference: &Reference, out: &Progress) -> Result<()> {
-        let image = builtin::hello_world()
-            .ok_or_else(|| EngineError::not_found(format!("no built-in hello-world for {}", std::env::consts::ARCH)))?;
-        out.send(JsonMessage::item(reference.tag().unwrap_or("latest"), "Using the image built into berth")).await;
+        let image = builtin::hello_world().ok_or_else(|| {
+            EngineError::not_found(format!(
+                "no built-in hello-world for {}",
+                std::env::consts::ARCH
+            ))
+        })?;
+        out.send(JsonMessage::item(
+            reference.tag().unwrap_or("latest"),
+            "Using the image built into berth",
+        ))
+        .await;
         let config = Digest::of(&image.config);
-        let existed = self.store.resolve(&reference.to_string()).is_ok_and(|r| r.id == config);
+        let existed = self
+            .store
+            .resolve(&reference.to_string())
+            .is_ok_and(|r| r.id == config);
         if !existed {
             let this = self.clone();
             let target = reference.clone();
-            tokio::task::spawn_blocking(move || this.add_layers_and_config(&[image.layer_tar], &image.config, Some(&target)))
-                .await??;
-            self.events.image("pull", &reference.familiar(), Some(&reference.familiar()));
+            tokio::task::spawn_blocking(move || {
+                this.add_layers_and_config(&[image.layer_tar], &image.config, Some(&target))
+            })
+            .await??;
+            self.events
+                .image("pull", &reference.familiar(), Some(&reference.familiar()));
         }
-        out.send(JsonMessage::status(format!("Digest: {config}"))).await;
-        let status = if existed { "Image is up to date for" } else { "Downloaded newer image for" };
-        out.send(JsonMessage::status(format!("Status: {status} {}", reference.familiar()))).await;
+        out.send(JsonMessage::status(format!("Digest: {config}")))
+            .await;
+        let status = if existed {
+            "Image is up to date for"
+        } else {
+            "Downloaded newer image for"
+        };
+        out.send(JsonMessage::status(format!(
+            "Status: {status} {}",
+            reference.familiar()
+        )))
+        .await;
         Ok(())
     }
 }

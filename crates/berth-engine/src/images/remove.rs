@@ -19,11 +19,15 @@ impl ImageService {
         let rec = self.store.resolve(name)?;
         let id = rec.id;
         let refs = self.store.references_of(&id)?;
-        let by_id = is_id_prefix(name) && !refs.iter().any(|r| Reference::parse_normalized(name).is_ok_and(|n| n == *r));
+        let by_id = is_id_prefix(name)
+            && !refs
+                .iter()
+                .any(|r| Reference::parse_normalized(name).is_ok_and(|n| n == *r));
         let mut items = Vec::new();
 
         if !by_id {
-            let named = Reference::parse_normalized(name).map_err(|e| EngineError::invalid(e.to_string()))?;
+            let named = Reference::parse_normalized(name)
+                .map_err(|e| EngineError::invalid(e.to_string()))?;
             let exact = refs.iter().find(|r| **r == named).cloned();
             if let Some(r) = exact {
                 self.untag(&id, &r, &mut items)?;
@@ -73,8 +77,12 @@ impl ImageService {
 
     fn untag(&self, id: &Digest, r: &Reference, items: &mut Vec<DeleteItem>) -> Result<()> {
         if self.store.untag(r)? {
-            items.push(DeleteItem { untagged: Some(r.familiar()), deleted: None });
-            self.events.image("untag", &id.to_string(), Some(&r.familiar()));
+            items.push(DeleteItem {
+                untagged: Some(r.familiar()),
+                deleted: None,
+            });
+            self.events
+                .image("untag", &id.to_string(), Some(&r.familiar()));
         }
         Ok(())
     }
@@ -87,11 +95,17 @@ impl ImageService {
         let store = self.store.clone();
         let id = *id;
         let removed = store.delete_image(&id)?;
-        items.push(DeleteItem { untagged: None, deleted: Some(id.to_string()) });
+        items.push(DeleteItem {
+            untagged: None,
+            deleted: Some(id.to_string()),
+        });
         let mut freed = 0;
         for layer in removed.iter().rev() {
             freed += layer.size;
-            items.push(DeleteItem { untagged: None, deleted: Some(layer.chain_id.to_string()) });
+            items.push(DeleteItem {
+                untagged: None,
+                deleted: Some(layer.chain_id.to_string()),
+            });
         }
         self.events.image("delete", &id.to_string(), None);
         Ok(freed)
@@ -104,7 +118,11 @@ impl ImageService {
         let until = match filters.get("until") {
             [] => None,
             [t] => Some(parse_until(t)?),
-            _ => return Err(EngineError::invalid("invalid filter 'until': only one value allowed")),
+            _ => {
+                return Err(EngineError::invalid(
+                    "invalid filter 'until': only one value allowed",
+                ));
+            }
         };
         let mut deleted = Vec::new();
         let mut reclaimed = 0;
@@ -125,10 +143,15 @@ impl ImageService {
                 if !filters.match_labels("label", &labels) {
                     continue;
                 }
-                if !filters.get("label!").is_empty() && filters.get("label!").iter().any(|l| match l.split_once('=') {
-                    Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-                    None => labels.contains_key(l),
-                }) {
+                if !filters.get("label!").is_empty()
+                    && filters
+                        .get("label!")
+                        .iter()
+                        .any(|l| match l.split_once('=') {
+                            Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+                            None => labels.contains_key(l),
+                        })
+                {
                     continue;
                 }
                 if self.has_children(&rec.id)? {
@@ -144,8 +167,16 @@ impl ImageService {
                 break;
             }
         }
-        self.events.publish("image", "prune", "", [("reclaimed".to_string(), reclaimed.to_string())].into());
-        Ok(ImagePruneReport { images_deleted: (!deleted.is_empty()).then_some(deleted), space_reclaimed: reclaimed })
+        self.events.publish(
+            "image",
+            "prune",
+            "",
+            [("reclaimed".to_string(), reclaimed.to_string())].into(),
+        );
+        Ok(ImagePruneReport {
+            images_deleted: (!deleted.is_empty()).then_some(deleted),
+            space_reclaimed: reclaimed,
+        })
     }
 }
 
@@ -162,7 +193,9 @@ pub(crate) fn parse_until(s: &str) -> Result<i64> {
         return Ok(t.timestamp());
     }
     let now = chrono::Utc::now().timestamp();
-    parse_go_duration(s).map(|d| now - d).ok_or_else(|| EngineError::invalid(format!("invalid time value {s:?}")))
+    parse_go_duration(s)
+        .map(|d| now - d)
+        .ok_or_else(|| EngineError::invalid(format!("invalid time value {s:?}")))
 }
 
 /// Go duration strings (`1h30m`, `10s`, `2h`) in whole seconds.

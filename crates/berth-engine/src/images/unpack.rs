@@ -3,11 +3,11 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
+use berth_image::ImageStore;
 use berth_image::digest::HashingReader;
 use berth_image::layer::{self, Compression};
 use berth_image::metadata::LayerRecord;
 use berth_image::store::{LayerFill, NewLayer};
-use berth_image::ImageStore;
 
 use crate::error::{EngineError, Result};
 
@@ -15,7 +15,11 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Unpacks a stored layer blob into a new layer directory, verifying its diff ID.
 /// `progress` is told how many blob bytes were read so far, and the blob's size.
-pub(super) fn unpack_blob(store: &ImageStore, new: NewLayer, mut progress: impl FnMut(u64, u64)) -> Result<LayerRecord> {
+pub(super) fn unpack_blob(
+    store: &ImageStore,
+    new: NewLayer,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<LayerRecord> {
     let short = new.blob.short();
     let file = store.content().open_blob(&new.blob)?;
     let total = new.blob_size;
@@ -30,13 +34,20 @@ pub(super) fn unpack_blob(store: &ImageStore, new: NewLayer, mut progress: impl 
         }
         .map_err(|e| EngineError::invalid(format!("layer {short}: {e}")))?;
         let mut hashing = HashingReader::new(decompressed);
-        let stats = layer::apply_layer(&mut hashing, dir).map_err(|e| EngineError::invalid(format!("layer {short}: {e}")))?;
-        std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| EngineError::invalid(format!("layer {short}: {e}")))?;
+        let stats = layer::apply_layer(&mut hashing, dir)
+            .map_err(|e| EngineError::invalid(format!("layer {short}: {e}")))?;
+        std::io::copy(&mut hashing, &mut std::io::sink())
+            .map_err(|e| EngineError::invalid(format!("layer {short}: {e}")))?;
         let (actual, diff_size) = hashing.finish();
         if actual != diff_id {
-            return Err(EngineError::invalid(format!("layer {short}: diff ID mismatch: expected {diff_id}, got {actual}")));
+            return Err(EngineError::invalid(format!(
+                "layer {short}: diff ID mismatch: expected {diff_id}, got {actual}"
+            )));
         }
-        Ok(LayerFill { size: stats.bytes, diff_size })
+        Ok(LayerFill {
+            size: stats.bytes,
+            diff_size,
+        })
     })
 }
 
@@ -50,7 +61,12 @@ struct ProgressReader<R, F> {
 
 impl<R, F: FnMut(u64)> ProgressReader<R, F> {
     fn new(inner: R, report: F) -> Self {
-        ProgressReader { inner, read: 0, last: Instant::now(), report }
+        ProgressReader {
+            inner,
+            read: 0,
+            last: Instant::now(),
+            report,
+        }
     }
 }
 
@@ -65,4 +81,3 @@ impl<R: Read, F: FnMut(u64)> Read for ProgressReader<R, F> {
         Ok(n)
     }
 }
-
