@@ -46,7 +46,11 @@ pub struct Invocation {
 pub enum Parsed {
     Run(Box<Cli>, Invocation),
     /// Print `text` (to stdout or stderr) and exit with `code`.
-    Exit { code: i32, text: String, stdout: bool },
+    Exit {
+        code: i32,
+        text: String,
+        stdout: bool,
+    },
 }
 
 /// The clap command with docker's help layout and full usage lines.
@@ -70,8 +74,12 @@ fn usage_suffix(cmd: &ClapCommand) -> String {
 fn style(cmd: ClapCommand, path: &str) -> ClapCommand {
     let suffix = usage_suffix(&cmd);
     let usage = format!("{path} {suffix}");
-    let has_options = cmd.get_arguments().any(|a| !a.is_positional() && !a.is_hide_set());
-    let template = if cmd.has_subcommands() {
+    let has_options = cmd
+        .get_arguments()
+        .any(|a| !a.is_positional() && !a.is_hide_set());
+    let template = if path == "berth" {
+        "Usage:  {usage}\n\n{about}\n\nCommands:\n{subcommands}\n\nGlobal Options:\n{options}\n\nRun 'berth COMMAND --help' for more information on a command.\n".to_string()
+    } else if cmd.has_subcommands() {
         format!(
             "Usage:  {{usage}}\n\n{{about}}\n\nCommands:\n{{subcommands}}\n\nRun '{path} COMMAND --help' for more information on a command.\n"
         )
@@ -80,8 +88,14 @@ fn style(cmd: ClapCommand, path: &str) -> ClapCommand {
     } else {
         "Usage:  {usage}\n\n{about}\n".to_string()
     };
-    let cmd = cmd.override_usage(usage).help_template(template);
-    let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
+    let cmd = cmd
+        .override_usage(usage)
+        .help_template(template)
+        .disable_help_subcommand(true);
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
     let mut cmd = cmd;
     for name in names {
         let sub_path = format!("{path} {name}");
@@ -135,9 +149,13 @@ fn context_str(err: &clap::Error, kind: ContextKind) -> Option<String> {
 /// The flag as docker names it in messages: `-H, --human` or `--format`.
 fn flag_names(cmd: &ClapCommand, display: &str) -> (String, Option<char>, Option<String>) {
     let long = display
-        .split([' ', '='])
+        .split(' ')
         .find_map(|w| w.strip_prefix("--"))
-        .map(|s| s.trim_end_matches(['<', '>']).to_string());
+        .map(|s| {
+            s.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect::<String>()
+        });
     let arg = cmd.get_arguments().find(|a| match (&long, a.get_long()) {
         (Some(l), Some(al)) => l == al,
         _ => false,
@@ -167,29 +185,53 @@ pub fn parse(argv: &[String]) -> Parsed {
     match root.clone().try_get_matches_from(argv) {
         Ok(matches) => match Cli::from_arg_matches(&matches) {
             Ok(cli) => Parsed::Run(Box::new(cli), Invocation { path, usage }),
-            Err(e) => Parsed::Exit { code: 125, text: e.to_string(), stdout: false },
+            Err(e) => Parsed::Exit {
+                code: 125,
+                text: e.to_string(),
+                stdout: false,
+            },
         },
         Err(err) => map_error(err, leaf, &path, &usage, argv),
     }
 }
 
-fn map_error(err: clap::Error, leaf: &ClapCommand, path: &str, usage: &str, argv: &[String]) -> Parsed {
+fn map_error(
+    err: clap::Error,
+    leaf: &ClapCommand,
+    path: &str,
+    usage: &str,
+    argv: &[String],
+) -> Parsed {
     match err.kind() {
-        ErrorKind::DisplayHelp => Parsed::Exit { code: 0, text: err.render().to_string(), stdout: true },
+        ErrorKind::DisplayHelp => Parsed::Exit {
+            code: 0,
+            text: err.render().to_string(),
+            stdout: true,
+        },
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
             let help = leaf.clone().render_help().to_string();
-            Parsed::Exit { code: 0, text: help, stdout: false }
+            Parsed::Exit {
+                code: 0,
+                text: help,
+                stdout: false,
+            }
         }
         ErrorKind::InvalidSubcommand => {
             let name = context_str(&err, ContextKind::InvalidSubcommand).unwrap_or_default();
             let text = if leaf.get_name() == "berth" {
-                format!("berth: unknown command: berth {name}\n\nRun 'berth --help' for more information")
+                format!(
+                    "berth: unknown command: berth {name}\n\nRun 'berth --help' for more information"
+                )
             } else {
                 format!(
                     "berth: unknown command: {path} {name}\n\nUsage:  {path}\n\nRun '{path} --help' for more information"
                 )
             };
-            Parsed::Exit { code: 1, text, stdout: false }
+            Parsed::Exit {
+                code: 1,
+                text,
+                stdout: false,
+            }
         }
         ErrorKind::UnknownArgument => {
             let arg = context_str(&err, ContextKind::InvalidArg).unwrap_or_default();
@@ -198,17 +240,29 @@ fn map_error(err: clap::Error, leaf: &ClapCommand, path: &str, usage: &str, argv
                 flag_error(path, usage, &format!("unknown flag: --{name}"))
             } else if let Some(short) = arg.strip_prefix('-') {
                 let c = short.chars().next().unwrap_or('-');
-                flag_error(path, usage, &format!("unknown shorthand flag: '{c}' in -{c}"))
+                flag_error(
+                    path,
+                    usage,
+                    &format!("unknown shorthand flag: '{c}' in -{c}"),
+                )
             } else if leaf.has_subcommands() {
                 let text = format!(
                     "berth: unknown command: {path} {arg}\n\nUsage:  {path}\n\nRun '{path} --help' for more information"
                 );
-                Parsed::Exit { code: 1, text, stdout: false }
+                Parsed::Exit {
+                    code: 1,
+                    text,
+                    stdout: false,
+                }
             } else {
                 let text = format!(
                     "berth: '{path}' accepts no arguments\n\nUsage:  {usage}\n\nRun '{path} --help' for more information"
                 );
-                Parsed::Exit { code: 1, text, stdout: false }
+                Parsed::Exit {
+                    code: 1,
+                    text,
+                    stdout: false,
+                }
             }
         }
         ErrorKind::InvalidValue | ErrorKind::ValueValidation | ErrorKind::NoEquals => {
@@ -217,7 +271,8 @@ fn map_error(err: clap::Error, leaf: &ClapCommand, path: &str, usage: &str, argv
             let (both, short, long) = flag_names(leaf, &display);
             let missing = value.is_empty() && err.kind() != ErrorKind::ValueValidation;
             if missing {
-                let typed_short = short.filter(|s| argv.last().is_some_and(|a| *a == format!("-{s}")));
+                let typed_short =
+                    short.filter(|s| argv.last().is_some_and(|a| *a == format!("-{s}")));
                 let msg = match (typed_short, long) {
                     (Some(s), _) => format!("flag needs an argument: '{s}' in -{s}"),
                     (None, Some(l)) => format!("flag needs an argument: --{l}"),
@@ -229,11 +284,20 @@ fn map_error(err: clap::Error, leaf: &ClapCommand, path: &str, usage: &str, argv
                 Some(src) => src.to_string(),
                 None => "invalid value".to_string(),
             };
-            flag_error(path, usage, &format!("invalid argument \"{value}\" for \"{both}\" flag: {reason}"))
+            flag_error(
+                path,
+                usage,
+                &format!("invalid argument \"{value}\" for \"{both}\" flag: {reason}"),
+            )
         }
         _ => {
             let text = err.render().to_string();
-            let first = text.lines().next().unwrap_or("").trim_start_matches("error: ").to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ")
+                .to_string();
             flag_error(path, usage, &first)
         }
     }
@@ -261,7 +325,10 @@ mod tests {
     use super::*;
 
     fn run(args: &str) -> Parsed {
-        let argv: Vec<String> = std::iter::once("berth").chain(args.split_whitespace()).map(String::from).collect();
+        let argv: Vec<String> = std::iter::once("berth")
+            .chain(args.split_whitespace())
+            .map(String::from)
+            .collect();
         parse(&argv)
     }
 
@@ -281,10 +348,16 @@ mod tests {
     fn unknown_commands() {
         let (code, text) = exit("foo");
         assert_eq!(code, 1);
-        assert_eq!(text, "berth: unknown command: berth foo\n\nRun 'berth --help' for more information");
+        assert_eq!(
+            text,
+            "berth: unknown command: berth foo\n\nRun 'berth --help' for more information"
+        );
         let (code, text) = exit("image foo");
         assert_eq!(code, 1);
-        assert!(text.starts_with("berth: unknown command: berth image foo\n\nUsage:  berth image\n"), "{text}");
+        assert!(
+            text.starts_with("berth: unknown command: berth image foo\n\nUsage:  berth image\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -296,12 +369,23 @@ mod tests {
             "unknown flag: --bogus\n\nUsage:  berth images [OPTIONS] [REPOSITORY[:TAG]]\n\nRun 'berth images --help' for more information"
         );
         let (_, text) = exit("image ls -z");
-        assert!(text.starts_with("unknown shorthand flag: 'z' in -z\n\nUsage:  berth image ls [OPTIONS]"), "{text}");
+        assert!(
+            text.starts_with(
+                "unknown shorthand flag: 'z' in -z\n\nUsage:  berth image ls [OPTIONS]"
+            ),
+            "{text}"
+        );
         let (code, text) = exit("images --format");
         assert_eq!(code, 125);
-        assert!(text.starts_with("flag needs an argument: --format\n"), "{text}");
+        assert!(
+            text.starts_with("flag needs an argument: --format\n"),
+            "{text}"
+        );
         let (_, text) = exit("images -f");
-        assert!(text.starts_with("flag needs an argument: 'f' in -f\n"), "{text}");
+        assert!(
+            text.starts_with("flag needs an argument: 'f' in -f\n"),
+            "{text}"
+        );
         let (code, text) = exit("history -H=foo x");
         assert_eq!(code, 125);
         assert!(
@@ -310,21 +394,40 @@ mod tests {
         );
         let (code, text) = exit("version x");
         assert_eq!(code, 1);
-        assert!(text.starts_with("berth: 'berth version' accepts no arguments\n"), "{text}");
+        assert!(
+            text.starts_with("berth: 'berth version' accepts no arguments\n"),
+            "{text}"
+        );
     }
 
     #[test]
     fn help_goes_to_stdout() {
         match run("images --help") {
-            Parsed::Exit { code: 0, text, stdout: true } => {
-                assert!(text.starts_with("Usage:  berth images [OPTIONS] [REPOSITORY[:TAG]]\n\nList images\n"), "{text}");
+            Parsed::Exit {
+                code: 0,
+                text,
+                stdout: true,
+            } => {
+                assert!(
+                    text.starts_with(
+                        "Usage:  berth images [OPTIONS] [REPOSITORY[:TAG]]\n\nList images\n"
+                    ),
+                    "{text}"
+                );
                 assert!(text.contains("--digests"));
             }
             _ => panic!("no help"),
         }
         match run("image") {
-            Parsed::Exit { code: 0, text, stdout: false } => {
-                assert!(text.starts_with("Usage:  berth image COMMAND\n\nManage images\n"), "{text}");
+            Parsed::Exit {
+                code: 0,
+                text,
+                stdout: false,
+            } => {
+                assert!(
+                    text.starts_with("Usage:  berth image COMMAND\n\nManage images\n"),
+                    "{text}"
+                );
             }
             _ => panic!("no help"),
         }
@@ -347,7 +450,10 @@ mod tests {
         assert_eq!(parse_go_bool("false"), Ok(false));
         assert_eq!(parse_go_bool("T"), Ok(true));
         assert!(parse_go_bool("yes").is_err());
-        assert_eq!(parse_filter("Dangling=true"), Ok(("dangling".into(), "true".into())));
+        assert_eq!(
+            parse_filter("Dangling=true"),
+            Ok(("dangling".into(), "true".into()))
+        );
         assert!(parse_filter("foo").is_err());
     }
 }

@@ -50,7 +50,9 @@ pub fn encode_auth_field(username: &str, password: &str) -> String {
 }
 
 pub fn decode_auth_field(auth: &str) -> Result<(String, String)> {
-    let bytes = STANDARD.decode(auth.trim()).context("invalid auth configuration file")?;
+    let bytes = STANDARD
+        .decode(auth.trim())
+        .context("invalid auth configuration file")?;
     let text = String::from_utf8(bytes).context("invalid auth configuration file")?;
     match text.split_once(':') {
         Some((u, p)) => Ok((u.to_string(), p.trim_end_matches('\0').to_string())),
@@ -66,7 +68,9 @@ pub fn config_dir(flag: Option<&str>) -> PathBuf {
     if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"));
     home.join(".docker")
 }
 
@@ -87,9 +91,15 @@ impl ConfigFile {
                 Ok(_) | Err(_) => bail!("loading config file: {}: invalid JSON", path.display()),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Map::new(),
-            Err(e) => return Err(e).with_context(|| format!("loading config file {}", path.display())),
+            Err(e) => {
+                return Err(e).with_context(|| format!("loading config file {}", path.display()));
+            }
         };
-        Ok(ConfigFile { path, data, helper_dir: None })
+        Ok(ConfigFile {
+            path,
+            data,
+            helper_dir: None,
+        })
     }
 
     /// Writes the file atomically with mode 0600, like docker.
@@ -113,13 +123,18 @@ impl ConfigFile {
             f.write_all(&buf)?;
             f.sync_all()?;
         }
-        std::fs::rename(&tmp, &self.path).with_context(|| format!("writing {}", self.path.display()))?;
+        std::fs::rename(&tmp, &self.path)
+            .with_context(|| format!("writing {}", self.path.display()))?;
         Ok(())
     }
 
     /// A top-level string setting (`imagesFormat`, `credsStore`…), when set.
     pub fn string(&self, key: &str) -> Option<String> {
-        self.data.get(key).and_then(Json::as_str).filter(|s| !s.is_empty()).map(str::to_string)
+        self.data
+            .get(key)
+            .and_then(Json::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
     }
 
     fn auths(&self) -> Option<&Map<String, Json>> {
@@ -127,7 +142,10 @@ impl ConfigFile {
     }
 
     fn auths_mut(&mut self) -> &mut Map<String, Json> {
-        let entry = self.data.entry("auths").or_insert_with(|| Json::Object(Map::new()));
+        let entry = self
+            .data
+            .entry("auths")
+            .or_insert_with(|| Json::Object(Map::new()));
         if !entry.is_object() {
             *entry = Json::Object(Map::new());
         }
@@ -137,7 +155,11 @@ impl ConfigFile {
     /// The credential helper for a registry: `credHelpers[server]`, else `credsStore`.
     pub fn helper_for(&self, server: &str) -> Option<String> {
         if !server.is_empty()
-            && let Some(h) = self.data.get("credHelpers").and_then(|m| m.get(server)).and_then(Json::as_str)
+            && let Some(h) = self
+                .data
+                .get("credHelpers")
+                .and_then(|m| m.get(server))
+                .and_then(Json::as_str)
         {
             return Some(h.to_string());
         }
@@ -153,7 +175,10 @@ impl ConfigFile {
     pub fn get_auth(&self, server: &str) -> Result<AuthConfig> {
         if let Some(helper) = self.helper_for(server) {
             let mut auth = self.helper_get(&helper, server)?;
-            if let Some(email) = self.file_entry(server).and_then(|e| e.get("email").and_then(Json::as_str)) {
+            if let Some(email) = self
+                .file_entry(server)
+                .and_then(|e| e.get("email").and_then(Json::as_str))
+            {
                 auth.email = email.to_string();
             }
             return Ok(auth);
@@ -175,9 +200,13 @@ impl ConfigFile {
 
     fn file_auth(&self, server: &str) -> Result<AuthConfig> {
         let Some(entry) = self.file_entry(server) else {
-            return Ok(AuthConfig { serveraddress: server.to_string(), ..Default::default() });
+            return Ok(AuthConfig {
+                serveraddress: server.to_string(),
+                ..Default::default()
+            });
         };
-        let mut auth: AuthConfig = serde_json::from_value(Json::Object(entry.clone())).unwrap_or_default();
+        let mut auth: AuthConfig =
+            serde_json::from_value(Json::Object(entry.clone())).unwrap_or_default();
         if !auth.auth.is_empty() {
             let (u, p) = decode_auth_field(&auth.auth)?;
             auth.username = u;
@@ -203,10 +232,16 @@ impl ConfigFile {
             self.run_helper(&helper, "store", &body.to_string())?;
         } else {
             if !auth.username.is_empty() || !auth.password.is_empty() {
-                entry.insert("auth".into(), Json::String(encode_auth_field(&auth.username, &auth.password)));
+                entry.insert(
+                    "auth".into(),
+                    Json::String(encode_auth_field(&auth.username, &auth.password)),
+                );
             }
             if !auth.identitytoken.is_empty() {
-                entry.insert("identitytoken".into(), Json::String(auth.identitytoken.clone()));
+                entry.insert(
+                    "identitytoken".into(),
+                    Json::String(auth.identitytoken.clone()),
+                );
             }
         }
         if !auth.email.is_empty() {
@@ -241,13 +276,22 @@ impl ConfigFile {
         let out = match self.run_helper(helper, "get", server) {
             Ok(out) => out,
             Err(e) if e.to_string().contains("credentials not found") => {
-                return Ok(AuthConfig { serveraddress: server.to_string(), ..Default::default() });
+                return Ok(AuthConfig {
+                    serveraddress: server.to_string(),
+                    ..Default::default()
+                });
             }
             Err(e) => return Err(e),
         };
-        let creds: Creds = serde_json::from_str(&out)
-            .with_context(|| format!("error getting credentials - err: invalid output from docker-credential-{helper}"))?;
-        let mut auth = AuthConfig { serveraddress: server.to_string(), ..Default::default() };
+        let creds: Creds = serde_json::from_str(&out).with_context(|| {
+            format!(
+                "error getting credentials - err: invalid output from docker-credential-{helper}"
+            )
+        })?;
+        let mut auth = AuthConfig {
+            serveraddress: server.to_string(),
+            ..Default::default()
+        };
         if creds.username == "<token>" {
             auth.identitytoken = creds.secret;
         } else {
@@ -270,14 +314,21 @@ impl ConfigFile {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| anyhow!("error getting credentials - err: exec: \"{program}\": {e}, out: ``"))?;
+            .map_err(|e| {
+                anyhow!("error getting credentials - err: exec: \"{program}\": {e}, out: ``")
+            })?;
         if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(input.as_bytes())?;
+            // A helper may answer without reading its input.
+            let _ = stdin.write_all(input.as_bytes());
         }
         let out = child.wait_with_output()?;
         let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if !out.status.success() {
-            let text = if stdout.is_empty() { String::from_utf8_lossy(&out.stderr).trim().to_string() } else { stdout };
+            let text = if stdout.is_empty() {
+                String::from_utf8_lossy(&out.stderr).trim().to_string()
+            } else {
+                stdout
+            };
             bail!("{text}");
         }
         Ok(stdout)
@@ -299,7 +350,10 @@ mod tests {
         let encoded = encode_registry_auth(&auth);
         assert!(!encoded.contains('+') && !encoded.contains('/'));
         let json = String::from_utf8(URL_SAFE.decode(&encoded).unwrap()).unwrap();
-        assert_eq!(json, r#"{"username":"u","password":"p?>","serveraddress":"https://index.docker.io/v1/"}"#);
+        assert_eq!(
+            json,
+            r#"{"username":"u","password":"p?>","serveraddress":"https://index.docker.io/v1/"}"#
+        );
         assert_eq!(encode_registry_auth(&AuthConfig::default()), "e30=");
     }
 
@@ -307,14 +361,21 @@ mod tests {
     fn auth_field_round_trip() {
         let field = encode_auth_field("alice", "s3:cret");
         assert_eq!(field, "YWxpY2U6czM6Y3JldA==");
-        assert_eq!(decode_auth_field(&field).unwrap(), ("alice".into(), "s3:cret".into()));
+        assert_eq!(
+            decode_auth_field(&field).unwrap(),
+            ("alice".into(), "s3:cret".into())
+        );
         assert!(decode_auth_field("bm9jb2xvbg==").is_err());
     }
 
     #[test]
     fn store_get_erase_in_file() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("config.json"), r#"{"psFormat":"x","auths":{"https://old:5000/v1/":{"auth":"YTpi"}}}"#).unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"psFormat":"x","auths":{"https://old:5000/v1/":{"auth":"YTpi"}}}"#,
+        )
+        .unwrap();
         let mut cfg = ConfigFile::load(dir.path()).unwrap();
         assert_eq!(cfg.get_auth("old:5000").unwrap().username, "a");
         let auth = AuthConfig {
@@ -326,13 +387,22 @@ mod tests {
         cfg.store_auth(&auth).unwrap();
         let cfg = ConfigFile::load(dir.path()).unwrap();
         let got = cfg.get_auth("reg:5000").unwrap();
-        assert_eq!((got.username.as_str(), got.password.as_str()), ("alice", "pw"));
+        assert_eq!(
+            (got.username.as_str(), got.password.as_str()),
+            ("alice", "pw")
+        );
         let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
         assert!(text.contains("\"psFormat\": \"x\""), "{text}");
         assert!(text.contains("\"auth\": \"YWxpY2U6cHc=\""), "{text}");
         let mut cfg = cfg;
         cfg.erase_auth("reg:5000").unwrap();
-        assert!(ConfigFile::load(dir.path()).unwrap().get_auth("reg:5000").unwrap().is_empty());
+        assert!(
+            ConfigFile::load(dir.path())
+                .unwrap()
+                .get_auth("reg:5000")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -346,14 +416,21 @@ mod tests {
             ..Default::default()
         };
         cfg.store_auth(&auth).unwrap();
-        let got = ConfigFile::load(dir.path()).unwrap().get_auth("reg").unwrap();
+        let got = ConfigFile::load(dir.path())
+            .unwrap()
+            .get_auth("reg")
+            .unwrap();
         assert_eq!(got.identitytoken, "tok");
     }
 
     #[test]
     fn helpers_are_chosen_per_registry() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("config.json"), r#"{"credsStore":"desktop","credHelpers":{"gcr.io":"gcloud"}}"#).unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"credsStore":"desktop","credHelpers":{"gcr.io":"gcloud"}}"#,
+        )
+        .unwrap();
         let cfg = ConfigFile::load(dir.path()).unwrap();
         assert_eq!(cfg.helper_for("gcr.io").as_deref(), Some("gcloud"));
         assert_eq!(cfg.helper_for("other").as_deref(), Some("desktop"));
@@ -375,10 +452,18 @@ mod tests {
         let mut cfg = ConfigFile::load(dir.path()).unwrap();
         cfg.helper_dir = Some(dir.path().to_path_buf());
         assert!(cfg.get_auth("reg").unwrap().is_empty());
-        let auth = AuthConfig { username: "bob".into(), identitytoken: "t0k".into(), serveraddress: "reg".into(), ..Default::default() };
+        let auth = AuthConfig {
+            username: "bob".into(),
+            identitytoken: "t0k".into(),
+            serveraddress: "reg".into(),
+            ..Default::default()
+        };
         cfg.store_auth(&auth).unwrap();
         let stored: Json = serde_json::from_slice(&std::fs::read(&store).unwrap()).unwrap();
-        assert_eq!(stored, serde_json::json!({"ServerURL": "reg", "Username": "<token>", "Secret": "t0k"}));
+        assert_eq!(
+            stored,
+            serde_json::json!({"ServerURL": "reg", "Username": "<token>", "Secret": "t0k"})
+        );
         let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
         assert!(text.contains("\"reg\": {}"), "{text}");
         assert_eq!(cfg.get_auth("reg").unwrap().identitytoken, "t0k");

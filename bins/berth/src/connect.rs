@@ -33,17 +33,28 @@ pub fn choose_host(
     docker_host: Option<String>,
 ) -> Result<HostChoice, CliError> {
     if flags.len() > 1 {
-        return Err(CliError::msg("Specify only one -H"));
+        return Err(CliError::msg(
+            "Failed to initialize: unable to resolve berth endpoint: Specify only one -H",
+        ));
     }
     if let Some(h) = flags.first() {
-        return Ok(HostChoice { url: h.clone(), explicit: true });
+        return Ok(HostChoice {
+            url: h.clone(),
+            explicit: true,
+        });
     }
     for env in [berth_host, docker_host].into_iter().flatten() {
         if !env.is_empty() {
-            return Ok(HostChoice { url: env, explicit: true });
+            return Ok(HostChoice {
+                url: env,
+                explicit: true,
+            });
         }
     }
-    Ok(HostChoice { url: DEFAULT_HOST.to_string(), explicit: false })
+    Ok(HostChoice {
+        url: DEFAULT_HOST.to_string(),
+        explicit: false,
+    })
 }
 
 /// Parses `unix:///path` or `tcp://host[:port]` (port 2375 by default).
@@ -55,7 +66,10 @@ pub fn parse_host(url: &str) -> Result<Host, CliError> {
         }
         return Ok(Host::Unix(PathBuf::from(path)));
     }
-    if let Some(rest) = url.strip_prefix("tcp://").or_else(|| url.strip_prefix("http://")) {
+    if let Some(rest) = url
+        .strip_prefix("tcp://")
+        .or_else(|| url.strip_prefix("http://"))
+    {
         let addr = rest.trim_end_matches('/');
         if addr.contains('/') {
             return Err(bad());
@@ -63,13 +77,22 @@ pub fn parse_host(url: &str) -> Result<Host, CliError> {
         let addr = match addr {
             "" => "127.0.0.1:2375".to_string(),
             a if a.starts_with(':') => format!("127.0.0.1{a}"),
-            a if a.rsplit_once(':').is_some_and(|(_, p)| p.bytes().all(|c| c.is_ascii_digit())) => a.to_string(),
+            a if a
+                .rsplit_once(':')
+                .is_some_and(|(_, p)| p.bytes().all(|c| c.is_ascii_digit())) =>
+            {
+                a.to_string()
+            }
             a => format!("{a}:2375"),
         };
         return Ok(Host::Tcp(addr));
     }
     if url.starts_with('/') {
         return Ok(Host::Unix(PathBuf::from(url)));
+    }
+    // Like docker, a bare `host[:port]` is a TCP address.
+    if !url.is_empty() && !url.contains("://") {
+        return parse_host(&format!("tcp://{url}"));
     }
     Err(bad())
 }
@@ -88,31 +111,49 @@ pub async fn connect(choice: &HostChoice) -> Result<Client, CliError> {
         start_daemon(&host).await?;
     }
     let docker = match &host {
-        Host::Unix(p) => Docker::connect_with_unix(&p.to_string_lossy(), REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION),
-        Host::Tcp(a) => Docker::connect_with_http(&format!("tcp://{a}"), REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION),
+        Host::Unix(p) => Docker::connect_with_unix(
+            &p.to_string_lossy(),
+            REQUEST_TIMEOUT_SECS,
+            API_DEFAULT_VERSION,
+        ),
+        Host::Tcp(a) => Docker::connect_with_http(
+            &format!("tcp://{a}"),
+            REQUEST_TIMEOUT_SECS,
+            API_DEFAULT_VERSION,
+        ),
     }
     .map_err(|_| cannot_connect(&host))?;
     let docker = match docker.negotiate_version().await {
         Ok(d) => d,
         Err(bollard::errors::Error::DockerResponseServerError { message, .. }) => {
-            return Err(CliError::msg(format!("Error response from daemon: {message}")));
+            return Err(CliError::msg(format!(
+                "Error response from daemon: {message}"
+            )));
         }
         Err(_) => return Err(cannot_connect(&host)),
     };
     let v = docker.client_version();
     let api_version = format!("{}.{}", v.major_version, v.minor_version);
     tracing::debug!(host = %host.url(), api_version, "connected");
-    Ok(Client { docker, host, api_version })
+    Ok(Client {
+        docker,
+        host,
+        api_version,
+    })
 }
 
 /// `berthd` next to this executable, else on `PATH`.
 fn find_daemon() -> Option<PathBuf> {
-    let beside = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|d| d.join("berthd")));
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("berthd")));
     if let Some(p) = beside.filter(|p| p.is_file()) {
         return Some(p);
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join("berthd")).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join("berthd"))
+        .find(|p| p.is_file())
 }
 
 async fn ping(host: &Host) -> bool {
@@ -172,8 +213,19 @@ mod tests {
     #[test]
     fn host_precedence() {
         let c = choose_host(&[], None, None).unwrap();
-        assert_eq!(c, HostChoice { url: DEFAULT_HOST.into(), explicit: false });
-        let c = choose_host(&[], Some("unix:///b.sock".into()), Some("unix:///d.sock".into())).unwrap();
+        assert_eq!(
+            c,
+            HostChoice {
+                url: DEFAULT_HOST.into(),
+                explicit: false
+            }
+        );
+        let c = choose_host(
+            &[],
+            Some("unix:///b.sock".into()),
+            Some("unix:///d.sock".into()),
+        )
+        .unwrap();
         assert_eq!(c.url, "unix:///b.sock");
         let c = choose_host(&[], Some(String::new()), Some("unix:///d.sock".into())).unwrap();
         assert_eq!(c.url, "unix:///d.sock");
@@ -184,17 +236,36 @@ mod tests {
 
     #[test]
     fn host_urls() {
-        assert_eq!(parse_host("unix:///run/berth/berth.sock").unwrap(), Host::Unix("/run/berth/berth.sock".into()));
-        assert_eq!(parse_host("tcp://127.0.0.1:2376").unwrap(), Host::Tcp("127.0.0.1:2376".into()));
-        assert_eq!(parse_host("tcp://example").unwrap(), Host::Tcp("example:2375".into()));
-        assert_eq!(parse_host("tcp://:4000").unwrap(), Host::Tcp("127.0.0.1:4000".into()));
+        assert_eq!(
+            parse_host("unix:///run/berth/berth.sock").unwrap(),
+            Host::Unix("/run/berth/berth.sock".into())
+        );
+        assert_eq!(
+            parse_host("tcp://127.0.0.1:2376").unwrap(),
+            Host::Tcp("127.0.0.1:2376".into())
+        );
+        assert_eq!(
+            parse_host("tcp://example").unwrap(),
+            Host::Tcp("example:2375".into())
+        );
+        assert_eq!(
+            parse_host("tcp://:4000").unwrap(),
+            Host::Tcp("127.0.0.1:4000".into())
+        );
         assert!(parse_host("ssh://x").is_err());
+        assert_eq!(
+            parse_host("example:1234").unwrap(),
+            Host::Tcp("example:1234".into())
+        );
         assert!(parse_host("unix://").is_err());
     }
 
     #[tokio::test]
     async fn explicit_hosts_are_not_started() {
-        let choice = HostChoice { url: "unix:///nonexistent/berth-test.sock".into(), explicit: true };
+        let choice = HostChoice {
+            url: "unix:///nonexistent/berth-test.sock".into(),
+            explicit: true,
+        };
         let err = connect(&choice).await.err().unwrap();
         assert_eq!(
             err.message,

@@ -11,7 +11,10 @@ pub struct CliError {
 
 impl CliError {
     pub fn new(code: i32, message: impl Into<String>) -> CliError {
-        CliError { code, message: message.into() }
+        CliError {
+            code,
+            message: message.into(),
+        }
     }
 
     /// Exit 1 with a message.
@@ -44,11 +47,9 @@ pub fn exit_status(err: &anyhow::Error) -> (i32, String) {
 /// How many positional arguments a command takes (cobra's `cli.RequiresMinArgs` …).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Args {
-    None,
     Exact(usize),
     Min(usize),
     Max(usize),
-    Range(usize, usize),
 }
 
 fn plural(n: usize) -> &'static str {
@@ -58,13 +59,9 @@ fn plural(n: usize) -> &'static str {
 /// docker's usage error for a wrong argument count, or None when `n` fits.
 pub fn check_args(path: &str, usage: &str, rule: Args, n: usize) -> Result<(), CliError> {
     let (problem, see) = match rule {
-        Args::None if n > 0 => ("accepts no arguments".to_string(), "Run"),
         Args::Exact(k) if n != k => (format!("requires {k} {}", plural(k)), "Run"),
         Args::Min(k) if n < k => (format!("requires at least {k} {}", plural(k)), "See"),
         Args::Max(k) if n > k => (format!("requires at most {k} {}", plural(k)), "Run"),
-        Args::Range(lo, hi) if n < lo || n > hi => {
-            (format!("requires at least {lo} and at most {hi} arguments"), "See")
-        }
         _ => return Ok(()),
     };
     Err(CliError::msg(format!(
@@ -93,9 +90,10 @@ mod tests {
         );
         assert_eq!(err.code, 1);
         let err = check_args("berth tag", "u", Args::Exact(2), 3).unwrap_err();
-        assert!(err.message.starts_with("berth: 'berth tag' requires 2 arguments\n"));
+        assert!(
+            err.message
+                .starts_with("berth: 'berth tag' requires 2 arguments\n")
+        );
         assert!(check_args("berth images", "u", Args::Max(1), 1).is_ok());
-        let err = check_args("berth version", "u", Args::None, 1).unwrap_err();
-        assert!(err.message.contains("accepts no arguments"));
     }
 }

@@ -34,7 +34,10 @@ fn valid_component(c: &str) -> bool {
             i += 1;
         }
         let sep = &c[start..i];
-        let ok = sep == "." || sep == "_" || sep == "__" || (!sep.is_empty() && sep.bytes().all(|x| x == b'-'));
+        let ok = sep == "."
+            || sep == "_"
+            || sep == "__"
+            || (!sep.is_empty() && sep.bytes().all(|x| x == b'-'));
         if !ok || i >= b.len() || !(b[i].is_ascii_lowercase() || b[i].is_ascii_digit()) {
             return false;
         }
@@ -53,12 +56,17 @@ fn valid_domain(d: &str) -> bool {
         return false;
     }
     if host.starts_with('[') && host.ends_with(']') {
-        return host.len() > 2 && host[1..host.len() - 1].bytes().all(|c| c.is_ascii_hexdigit() || c == b':');
+        return host.len() > 2
+            && host[1..host.len() - 1]
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit() || c == b':');
     }
     !host.is_empty()
         && host.split('.').all(|label| {
             !label.is_empty()
-                && label.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+                && label
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -69,7 +77,8 @@ fn valid_tag(t: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 fn valid_digest(d: &str) -> bool {
@@ -77,7 +86,9 @@ fn valid_digest(d: &str) -> bool {
         Some((alg, hex)) => {
             !alg.is_empty()
                 && alg.as_bytes()[0].is_ascii_alphabetic()
-                && alg.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'+' | b'.'))
+                && alg
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'+' | b'.'))
                 && hex.len() >= 32
                 && hex.bytes().all(|c| c.is_ascii_hexdigit())
         }
@@ -93,7 +104,9 @@ impl Reference {
             ));
         }
         let (domain, remainder) = split_docker_domain(s);
-        let remote = remainder.split_once(':').map_or(remainder.as_str(), |(r, _)| r);
+        let remote = remainder
+            .split_once(':')
+            .map_or(remainder.as_str(), |(r, _)| r);
         let remote = remote.split_once('@').map_or(remote, |(r, _)| r);
         if remote.to_lowercase() != remote {
             return Err(format!(
@@ -114,10 +127,17 @@ impl Reference {
         if domain.len() + 1 + path.len() > 255 {
             return Err("repository name must not be more than 255 characters".to_string());
         }
-        if tag.as_deref().is_some_and(|t| !valid_tag(t)) || digest.as_deref().is_some_and(|d| !valid_digest(d)) {
+        if tag.as_deref().is_some_and(|t| !valid_tag(t))
+            || digest.as_deref().is_some_and(|d| !valid_digest(d))
+        {
             return Err(invalid());
         }
-        Ok(Reference { domain, path, tag, digest })
+        Ok(Reference {
+            domain,
+            path,
+            tag,
+            digest,
+        })
     }
 
     /// `docker.io/library/alpine`.
@@ -156,6 +176,7 @@ impl Reference {
     }
 
     /// `alpine:latest`.
+    #[cfg(test)]
     pub fn familiar(&self) -> String {
         format!("{}{}", self.familiar_name(), self.suffix())
     }
@@ -186,7 +207,8 @@ fn split_docker_domain(name: &str) -> (String, String) {
     let (mut domain, mut remainder) = match name.find('/') {
         Some(i) => {
             let first = &name[..i];
-            if !first.contains(['.', ':']) && first != "localhost" && first.to_lowercase() == first {
+            if !first.contains(['.', ':']) && first != "localhost" && first.to_lowercase() == first
+            {
                 (DEFAULT_DOMAIN.to_string(), name.to_string())
             } else {
                 (first.to_string(), name[i + 1..].to_string())
@@ -224,7 +246,10 @@ mod tests {
     fn normalizes_like_docker() {
         let r = p("alpine");
         assert_eq!(r.full(), "docker.io/library/alpine");
-        assert_eq!(r.clone().with_default_tag().full(), "docker.io/library/alpine:latest");
+        assert_eq!(
+            r.clone().with_default_tag().full(),
+            "docker.io/library/alpine:latest"
+        );
         assert_eq!(r.familiar_name(), "alpine");
         assert_eq!(r.auth_key(), INDEX_SERVER);
         let r = p("user/app:1.0");
@@ -234,7 +259,9 @@ mod tests {
         assert_eq!(r.domain, "localhost:5000");
         assert_eq!(r.familiar(), "localhost:5000/foo/bar:1.0");
         assert_eq!(r.auth_key(), "localhost:5000");
-        let r = p("index.docker.io/library/busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+        let r = p(
+            "index.docker.io/library/busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        );
         assert_eq!(r.familiar_name(), "busybox");
         assert!(r.digest.is_some());
         assert_eq!(p("localhost/x").domain, "localhost");
@@ -242,10 +269,21 @@ mod tests {
 
     #[test]
     fn rejects_bad_references() {
-        assert!(Reference::parse_normalized("UPPER").unwrap_err().contains("must be lowercase"));
-        assert_eq!(Reference::parse_normalized("a:b:c").unwrap_err(), "invalid reference format");
+        assert!(
+            Reference::parse_normalized("UPPER")
+                .unwrap_err()
+                .contains("must be lowercase")
+        );
+        assert_eq!(
+            Reference::parse_normalized("a:b:c").unwrap_err(),
+            "invalid reference format"
+        );
         assert!(Reference::parse_normalized("foo@sha256:xyz").is_err());
-        assert!(Reference::parse_normalized(&"a".repeat(64)).unwrap_err().contains("64-byte"));
+        assert!(
+            Reference::parse_normalized(&"a".repeat(64))
+                .unwrap_err()
+                .contains("64-byte")
+        );
         assert!(Reference::parse_normalized("").is_err());
         assert!(Reference::parse_normalized("a/-b").is_err());
     }

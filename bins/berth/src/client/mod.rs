@@ -28,7 +28,13 @@ pub fn cannot_connect(host: &Host) -> CliError {
 
 /// The daemon answered 404 (rmi -f ignores those).
 pub fn is_not_found(err: &bollard::errors::Error) -> bool {
-    matches!(err, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+    matches!(
+        err,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 impl Client {
@@ -63,9 +69,14 @@ impl Client {
         let resp = raw::send(&self.host, method, &self.path(path), headers, body)
             .await
             .map_err(|_| cannot_connect(&self.host))?;
-        let (status, body) = raw::read_body(resp).await.map_err(|e| CliError::msg(e.to_string()))?;
+        let (status, body) = raw::read_body(resp)
+            .await
+            .map_err(|e| CliError::msg(e.to_string()))?;
         if !status.is_success() {
-            return Err(CliError::msg(format!("Error response from daemon: {}", raw::error_message(&body))));
+            return Err(CliError::msg(format!(
+                "Error response from daemon: {}",
+                raw::error_message(&body)
+            )));
         }
         Ok(body)
     }
@@ -75,12 +86,17 @@ impl Client {
         let resp = raw::send(&self.host, Method::GET, &self.path(path), &[], None)
             .await
             .map_err(|_| cannot_connect(&self.host))?;
-        let (status, body) = raw::read_body(resp).await.map_err(|e| CliError::msg(e.to_string()))?;
+        let (status, body) = raw::read_body(resp)
+            .await
+            .map_err(|e| CliError::msg(e.to_string()))?;
         if status == http::StatusCode::NOT_FOUND {
             return Ok(Err(raw::error_message(&body)));
         }
         if !status.is_success() {
-            return Err(CliError::msg(format!("Error response from daemon: {}", raw::error_message(&body))));
+            return Err(CliError::msg(format!(
+                "Error response from daemon: {}",
+                raw::error_message(&body)
+            )));
         }
         Ok(Ok(String::from_utf8_lossy(&body).into_owned()))
     }
@@ -89,18 +105,27 @@ impl Client {
     pub async fn get_value(&self, path: &str) -> Result<(String, Value), CliError> {
         let body = self.raw(Method::GET, path, &[], None).await?;
         let text = String::from_utf8_lossy(&body).into_owned();
-        let value = Value::from_json(&text).map_err(|e| CliError::msg(format!("error decoding response: {e}")))?;
+        let value = Value::from_json(&text)
+            .map_err(|e| CliError::msg(format!("error decoding response: {e}")))?;
         Ok((text, value))
     }
 
     /// A streaming endpoint (`/events`) as raw JSON texts.
-    pub async fn get_stream(&self, path: &str) -> Result<impl Stream<Item = Result<String, CliError>> + use<>, CliError> {
+    pub async fn get_stream(
+        &self,
+        path: &str,
+    ) -> Result<impl Stream<Item = Result<String, CliError>> + use<>, CliError> {
         let resp = raw::send(&self.host, Method::GET, &self.path(path), &[], None)
             .await
             .map_err(|_| cannot_connect(&self.host))?;
         if !resp.status().is_success() {
-            let (_, body) = raw::read_body(resp).await.map_err(|e| CliError::msg(e.to_string()))?;
-            return Err(CliError::msg(format!("Error response from daemon: {}", raw::error_message(&body))));
+            let (_, body) = raw::read_body(resp)
+                .await
+                .map_err(|e| CliError::msg(e.to_string()))?;
+            return Err(CliError::msg(format!(
+                "Error response from daemon: {}",
+                raw::error_message(&body)
+            )));
         }
         Ok(raw::json_values(resp.into_body()).map(|r| r.map_err(|e| CliError::msg(e.to_string()))))
     }
@@ -143,9 +168,18 @@ mod tests {
 
     #[test]
     fn query_encoding() {
-        assert_eq!(query(&[("filters", "{\"a\":[\"b c\"]}")]), "?filters=%7B%22a%22%3A%5B%22b%20c%22%5D%7D");
-        assert_eq!(encode("localhost:5000/foo/bar:1.0"), "localhost:5000%2Ffoo%2Fbar:1.0");
-        assert_eq!(path_escape("localhost:5000/foo/bar:1.0"), "localhost:5000/foo/bar:1.0");
+        assert_eq!(
+            query(&[("filters", "{\"a\":[\"b c\"]}")]),
+            "?filters=%7B%22a%22:%5B%22b%20c%22%5D%7D"
+        );
+        assert_eq!(
+            encode("localhost:5000/foo/bar:1.0"),
+            "localhost:5000%2Ffoo%2Fbar:1.0"
+        );
+        assert_eq!(
+            path_escape("localhost:5000/foo/bar:1.0"),
+            "localhost:5000/foo/bar:1.0"
+        );
         assert_eq!(path_escape("a b?"), "a%20b%3F");
     }
 }

@@ -37,7 +37,10 @@ pub async fn send(
     headers: &[(&str, String)],
     body: Option<Bytes>,
 ) -> Result<Response<Incoming>, RawError> {
-    let mut req = Request::builder().method(method).uri(path).header("Host", "localhost");
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Host", "localhost");
     for (k, v) in headers {
         req = req.header(*k, v);
     }
@@ -48,13 +51,15 @@ pub async fn send(
     match host {
         Host::Unix(p) => {
             let stream = tokio::net::UnixStream::connect(p).await?;
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
             tokio::spawn(conn);
             Ok(sender.send_request(req).await?)
         }
         Host::Tcp(addr) => {
             let stream = tokio::net::TcpStream::connect(addr).await?;
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
             tokio::spawn(conn);
             Ok(sender.send_request(req).await?)
         }
@@ -82,31 +87,39 @@ pub fn error_message(body: &[u8]) -> String {
 
 /// Splits a body into consecutive JSON values (docker streams them one per line, but its
 /// decoder does not need the newlines), each as its raw text.
-pub fn json_values(body: Incoming) -> impl Stream<Item = Result<String, RawError>> {
-    futures::stream::unfold((body, BytesMut::new(), false), |(mut body, mut buf, mut done)| async move {
-        loop {
-            if let Some(text) = next_value(&mut buf) {
-                return Some((text, (body, buf, done)));
-            }
-            if done {
-                let rest = String::from_utf8_lossy(&buf).trim().to_string();
-                if rest.is_empty() {
-                    return None;
+pub fn json_values(
+    body: Incoming,
+) -> std::pin::Pin<Box<dyn Stream<Item = Result<String, RawError>> + Send>> {
+    Box::pin(futures::stream::unfold(
+        (body, BytesMut::new(), false),
+        |(mut body, mut buf, mut done)| async move {
+            loop {
+                if let Some(text) = next_value(&mut buf) {
+                    return Some((text, (body, buf, done)));
                 }
-                buf.clear();
-                return Some((Err(format!("unexpected end of JSON stream: {rest}").into()), (body, buf, done)));
-            }
-            match body.frame().await {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        buf.extend_from_slice(&data);
+                if done {
+                    let rest = String::from_utf8_lossy(&buf).trim().to_string();
+                    if rest.is_empty() {
+                        return None;
                     }
+                    buf.clear();
+                    return Some((
+                        Err(format!("unexpected end of JSON stream: {rest}").into()),
+                        (body, buf, done),
+                    ));
                 }
-                Some(Err(e)) => return Some((Err(e.into()), (body, buf, true))),
-                None => done = true,
+                match body.frame().await {
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            buf.extend_from_slice(&data);
+                        }
+                    }
+                    Some(Err(e)) => return Some((Err(e.into()), (body, buf, true))),
+                    None => done = true,
+                }
             }
-        }
-    })
+        },
+    ))
 }
 
 /// Takes the first complete JSON value off the buffer.
@@ -144,7 +157,10 @@ mod tests {
 
     #[test]
     fn error_bodies() {
-        assert_eq!(error_message(br#"{"message":"No such image: x:latest"}"#), "No such image: x:latest");
+        assert_eq!(
+            error_message(br#"{"message":"No such image: x:latest"}"#),
+            "No such image: x:latest"
+        );
         assert_eq!(error_message(b"plain text\n"), "plain text");
     }
 }

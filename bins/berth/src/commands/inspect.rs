@@ -16,8 +16,18 @@ pub const INSPECT_FORMAT_HELP: &str = "Format output using a custom template:\n\
 'TEMPLATE':         Print output using the given Go template.\n\
 Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates";
 
-const TYPES: [&str; 10] =
-    ["config", "container", "image", "network", "node", "plugin", "secret", "service", "task", "volume"];
+const TYPES: [&str; 10] = [
+    "config",
+    "container",
+    "image",
+    "network",
+    "node",
+    "plugin",
+    "secret",
+    "service",
+    "task",
+    "volume",
+];
 
 #[derive(ClapArgs, Debug)]
 pub struct InspectArgs {
@@ -52,11 +62,16 @@ impl Inspector {
             "" => Output::Indented(Vec::new()),
             "json" => Output::Compact(Vec::new()),
             f => {
-                let tmpl = Template::parse(f).map_err(|e| CliError::new(64, format!("template parsing error: {e}")))?;
+                let tmpl = Template::parse(f)
+                    .map_err(|e| CliError::new(64, format!("template parsing error: {e}")))?
+                    .missing_key_error();
                 Output::Template(tmpl, String::new())
             }
         };
-        Ok(Inspector { output, errors: Vec::new() })
+        Ok(Inspector {
+            output,
+            errors: Vec::new(),
+        })
     }
 
     pub fn add(&mut self, raw: String) {
@@ -65,7 +80,10 @@ impl Inspector {
             Output::Template(tmpl, buf) => {
                 let result = Value::from_json(&raw)
                     .map_err(|e| format!("unable to read inspect data: {e}"))
-                    .and_then(|v| tmpl.execute(&v).map_err(|e| format!("template parsing error: {e}")));
+                    .and_then(|v| {
+                        tmpl.execute(&v)
+                            .map_err(|e| format!("template parsing error: {e}"))
+                    });
                 match result {
                     Ok(text) => {
                         buf.push_str(&text);
@@ -100,10 +118,18 @@ impl Inspector {
 }
 
 /// The daemon's JSON for one object of a type, or its not-found message as `Err`.
-pub async fn fetch(client: &Client, kind: &str, name: &str, size: bool) -> Result<Result<String, String>, CliError> {
+pub async fn fetch(
+    client: &Client,
+    kind: &str,
+    name: &str,
+    size: bool,
+) -> Result<Result<String, String>, CliError> {
     let name = path_escape(name);
     let path = match kind {
-        "container" => format!("/containers/{name}/json{}", if size { "?size=1" } else { "" }),
+        "container" => format!(
+            "/containers/{name}/json{}",
+            if size { "?size=1" } else { "" }
+        ),
         "image" => format!("/images/{name}/json"),
         "network" => format!("/networks/{name}"),
         "volume" => format!("/volumes/{name}"),
@@ -118,7 +144,13 @@ pub async fn fetch(client: &Client, kind: &str, name: &str, size: bool) -> Resul
 }
 
 /// Inspects `names` of one type.
-pub async fn inspect_typed(ctx: &Ctx, kind: &str, names: &[String], format: Option<&str>, size: bool) -> Result<()> {
+pub async fn inspect_typed(
+    ctx: &Ctx,
+    kind: &str,
+    names: &[String],
+    format: Option<&str>,
+    size: bool,
+) -> Result<()> {
     let mut inspector = Inspector::new(format)?;
     let client = ctx.client().await?;
     for name in names {
@@ -135,7 +167,11 @@ pub async fn run(a: InspectArgs, ctx: &Ctx) -> Result<()> {
     if let Some(kind) = a.kind.as_deref().filter(|k| !k.is_empty()) {
         if !TYPES.contains(&kind) {
             let all: Vec<String> = TYPES.iter().map(|t| format!("{t:?}")).collect();
-            return Err(CliError::msg(format!("unknown type: {kind:?}: must be one of {}", all.join(", "))).into());
+            return Err(CliError::msg(format!(
+                "unknown type: {kind:?}: must be one of {}",
+                all.join(", ")
+            ))
+            .into());
         }
         return inspect_typed(ctx, kind, &a.names, a.format.as_deref(), a.size).await;
     }
@@ -171,7 +207,11 @@ mod tests {
         i.add(r#"{"Id":"sha256:ab","Config":{"Cmd":["sh","-c","echo"]}}"#.into());
         i.add(r#"{"Id":"sha256:cd"}"#.into());
         assert_eq!(i.errors.len(), 1);
-        assert!(i.errors[0].contains("map has no entry for key \"Cmd\""), "{:?}", i.errors);
+        assert!(
+            i.errors[0].contains("map has no entry for key \"Config\""),
+            "{:?}",
+            i.errors
+        );
         assert_eq!(output(i), "[sh -c echo] sha256:ab\n");
     }
 
@@ -180,7 +220,10 @@ mod tests {
         let mut i = Inspector::new(None).unwrap();
         i.add("{\"Id\":\"a\",\"L\":[]}".into());
         i.add("{\"Id\":\"b\"}".into());
-        assert_eq!(output(i), "[\n    {\n        \"Id\": \"a\",\n        \"L\": []\n    },\n    {\n        \"Id\": \"b\"\n    }\n]");
+        assert_eq!(
+            output(i),
+            "[\n    {\n        \"Id\": \"a\",\n        \"L\": []\n    },\n    {\n        \"Id\": \"b\"\n    }\n]"
+        );
         let mut i = Inspector::new(Some("json")).unwrap();
         i.add("{ \"Id\": \"a\" }\n".into());
         assert_eq!(output(i), "[{\"Id\":\"a\"}]");
@@ -190,6 +233,9 @@ mod tests {
     fn bad_templates_exit_64() {
         let err = Inspector::new(Some("{{.Id")).err().unwrap();
         assert_eq!(err.code, 64);
-        assert_eq!(err.message, "template parsing error: template: :1: unclosed action");
+        assert_eq!(
+            err.message,
+            "template parsing error: template: :1: unclosed action"
+        );
     }
 }

@@ -30,7 +30,13 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(inv: Invocation, host: HostChoice, config_flag: Option<&str>, debug: bool) -> Ctx {
-        Ctx { inv, host, config_dir: config_dir(config_flag), debug, client: OnceCell::new() }
+        Ctx {
+            inv,
+            host,
+            config_dir: config_dir(config_flag),
+            debug,
+            client: OnceCell::new(),
+        }
     }
 
     /// The daemon connection, made on first use (starting berthd when needed).
@@ -51,7 +57,10 @@ impl Ctx {
 /// Writes to stdout; a closed pipe ends the program quietly, as it would a Go program.
 pub fn out(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
         Err(e) => Err(e.into()),
@@ -62,9 +71,10 @@ pub fn stdout_is_terminal() -> bool {
     std::io::stdout().is_terminal()
 }
 
-/// The terminal's width for progress bars (docker assumes 200 elsewhere).
+/// The terminal's width for progress bars: what the terminal reports (0 included, as docker
+/// reads it), 200 when there is none.
 pub fn terminal_width() -> usize {
-    terminal_size::terminal_size_of(std::io::stdout()).map_or(200, |(w, _)| w.0 as usize)
+    rustix::termios::tcgetwinsize(std::io::stdout()).map_or(200, |ws| ws.ws_col as usize)
 }
 
 #[derive(Subcommand, Debug)]

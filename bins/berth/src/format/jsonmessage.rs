@@ -108,7 +108,10 @@ impl Progress {
             let elapsed = (now_unix - self.start).max(0) as f64;
             let per_entry = elapsed / self.current as f64;
             let left = ((self.total - self.current) as f64 * per_entry) as u64;
-            out.push_str(&format!(" {}", go_duration_string(Duration::from_secs(left))));
+            out.push_str(&format!(
+                " {}",
+                go_duration_string(Duration::from_secs(left))
+            ));
         }
         out
     }
@@ -124,9 +127,15 @@ pub struct Display<W: Write> {
 impl<W: Write> Display<W> {
     /// `width` is the terminal's column count (docker assumes 200 when not a terminal).
     pub fn new(out: W, is_terminal: bool, width: usize) -> Display<W> {
-        Display { out, is_terminal, width, ids: HashMap::new() }
+        Display {
+            out,
+            is_terminal,
+            width,
+            ids: HashMap::new(),
+        }
     }
 
+    #[cfg(test)]
     pub fn into_inner(self) -> W {
         self.out
     }
@@ -166,11 +175,21 @@ impl<W: Write> Display<W> {
 
     fn show(&mut self, jm: &JsonMessage) -> io::Result<Result<(), StreamError>> {
         if let Some(e) = &jm.error {
-            let message = if e.message.is_empty() { jm.error_message.clone() } else { e.message.clone() };
-            return Ok(Err(StreamError { code: e.code, message }));
+            let message = if e.message.is_empty() {
+                jm.error_message.clone()
+            } else {
+                e.message.clone()
+            };
+            return Ok(Err(StreamError {
+                code: e.code,
+                message,
+            }));
         }
         if !jm.error_message.is_empty() {
-            return Ok(Err(StreamError { code: 0, message: jm.error_message.clone() }));
+            return Ok(Err(StreamError {
+                code: 0,
+                message: jm.error_message.clone(),
+            }));
         }
         let now = chrono::Utc::now().timestamp();
         let rendered = jm.progress.as_ref().map(|p| p.render(self.width, now));
@@ -185,7 +204,11 @@ impl<W: Write> Display<W> {
         if jm.time_nano != 0 {
             write!(self.out, "{} ", rfc3339_nano_fixed(jm.time_nano as i128))?;
         } else if jm.time != 0 {
-            write!(self.out, "{} ", rfc3339_nano_fixed(jm.time as i128 * 1_000_000_000))?;
+            write!(
+                self.out,
+                "{} ",
+                rfc3339_nano_fixed(jm.time as i128 * 1_000_000_000)
+            )?;
         }
         if !jm.id.is_empty() {
             write!(self.out, "{}: ", jm.id)?;
@@ -275,19 +298,43 @@ mod tests {
             false,
         );
         assert_eq!(out, "latest: Pulling from x\n");
-        assert_eq!(result, Err(StreamError { code: 0, message: "manifest unknown".into() }));
+        assert_eq!(
+            result,
+            Err(StreamError {
+                code: 0,
+                message: "manifest unknown".into()
+            })
+        );
     }
 
     #[test]
     fn progress_strings() {
-        let p = Progress { current: 1_200_000, total: 5_100_000, ..Default::default() };
+        let p = Progress {
+            current: 1_200_000,
+            total: 5_100_000,
+            ..Default::default()
+        };
         assert_eq!(p.render(80, 0), "   1.2MB/5.1MB");
-        let p = Progress { current: 5_000, total: 0, ..Default::default() };
+        let p = Progress {
+            current: 5_000,
+            total: 0,
+            ..Default::default()
+        };
         assert_eq!(p.render(200, 0), "     5kB");
-        let p = Progress { current: 3, total: 10, units: "items".into(), ..Default::default() };
+        let p = Progress {
+            current: 3,
+            total: 10,
+            units: "items".into(),
+            ..Default::default()
+        };
         assert_eq!(p.render(80, 0), "3/10 items");
-        let p = Progress { current: 50, total: 100, start: 100, ..Default::default() };
-        assert_eq!(p.render(80, 110), "      50B/100B 10s");
+        let p = Progress {
+            current: 50,
+            total: 100,
+            start: 100,
+            ..Default::default()
+        };
+        assert_eq!(p.render(80, 110), "     50B/100B 10s");
     }
 
     #[test]

@@ -34,7 +34,9 @@ impl Format {
         } else {
             &self.0
         };
-        text.trim_matches(' ').replace("\\t", "\t").replace("\\n", "\n")
+        text.trim_matches(' ')
+            .replace("\\t", "\t")
+            .replace("\\n", "\n")
     }
 
     pub fn contains(&self, s: &str) -> bool {
@@ -72,7 +74,8 @@ pub fn render_rows(format: &Format, header: &Value, rows: &[Value]) -> Result<St
 /// Runs a template once over `data` (`inspect -f`, `version -f`, `info -f`) with docker's
 /// `template parsing error:` prefix on failure.
 pub fn render_one(tmpl: &Template, data: &Value) -> Result<String, CliError> {
-    tmpl.execute(data).map_err(|e| CliError::new(1, format!("template parsing error: {e}")))
+    tmpl.execute(data)
+        .map_err(|e| CliError::new(1, format!("template parsing error: {e}")))
 }
 
 #[cfg(test)]
@@ -103,15 +106,24 @@ mod tests {
     fn json_and_plain() {
         let f = Format("json".into());
         let out = render_rows(&f, &header(), &[ctx("abc", "<none>")]).unwrap();
-        assert_eq!(out, "{\"ID\":\"abc\",\"Repository\":\"\\u003cnone\\u003e\"}\n");
+        assert_eq!(
+            out,
+            "{\"ID\":\"abc\",\"Repository\":\"\\u003cnone\\u003e\"}\n"
+        );
         let f = Format("{{.ID}}:{{.Repository}}".into());
-        assert_eq!(render_rows(&f, &header(), &[ctx("a", "b")]).unwrap(), "a:b\n");
+        assert_eq!(
+            render_rows(&f, &header(), &[ctx("a", "b")]).unwrap(),
+            "a:b\n"
+        );
     }
 
     #[test]
     fn row_errors_print_nothing() {
         let f = Format("table {{.Nope}}".into());
         let err = render_rows(&f, &header(), &[ctx("a", "b")]).unwrap_err();
-        assert!(err.message.starts_with("template parsing error: template: :1:2:"));
+        assert!(
+            err.message
+                .starts_with("template parsing error: template: :1:2:")
+        );
     }
 }

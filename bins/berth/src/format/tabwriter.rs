@@ -9,7 +9,11 @@ pub fn tabwrite(text: &str, minwidth: usize, padding: usize) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 4);
     let mut pending: Vec<Vec<&str>> = Vec::new();
     let terminated = text.ends_with('\n');
-    let body = if terminated { &text[..text.len() - 1] } else { text };
+    let body = if terminated {
+        &text[..text.len() - 1]
+    } else {
+        text
+    };
     if text.is_empty() {
         return out;
     }
@@ -21,12 +25,22 @@ pub fn tabwrite(text: &str, minwidth: usize, padding: usize) -> String {
         pending.push(cells);
         let has_newline = i < last || terminated;
         if has_newline && single {
-            Block { lines: &pending, minwidth, padding }.emit(&mut out, true);
+            Block {
+                lines: &pending,
+                minwidth,
+                padding,
+            }
+            .emit(&mut out, true);
             pending.clear();
         }
     }
     if !pending.is_empty() {
-        Block { lines: &pending, minwidth, padding }.emit(&mut out, terminated);
+        Block {
+            lines: &pending,
+            minwidth,
+            padding,
+        }
+        .emit(&mut out, terminated);
     }
     out
 }
@@ -119,7 +133,10 @@ mod tests {
     #[test]
     fn lines_without_tabs_end_blocks() {
         let text = "a\tb\nlonger text\nxxxxxxxxxxxxxxx\ty\n";
-        assert_eq!(tabwrite(text, 1, 1), "a b\nlonger text\nxxxxxxxxxxxxxxx y\n");
+        assert_eq!(
+            tabwrite(text, 1, 1),
+            "a b\nlonger text\nxxxxxxxxxxxxxxx y\n"
+        );
     }
 
     #[test]

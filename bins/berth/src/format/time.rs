@@ -53,7 +53,11 @@ pub fn go_time_string(secs: i64) -> String {
 /// `time.RFC3339` in the local zone: `2026-11-23T05:21:35Z`.
 pub fn rfc3339(secs: i64) -> String {
     let t = local(secs, 0);
-    format!("{}{}", t.format("%Y-%m-%dT%H:%M:%S"), rfc3339_zone(t.offset()))
+    format!(
+        "{}{}",
+        t.format("%Y-%m-%dT%H:%M:%S"),
+        rfc3339_zone(t.offset())
+    )
 }
 
 /// jsonmessage's `RFC3339NanoFixed`: `2026-11-23T05:21:35.871732703Z`.

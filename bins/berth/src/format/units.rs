@@ -51,7 +51,7 @@ pub fn format_g(v: f64, precision: usize) -> String {
     render_g(&sci, precision as i32)
 }
 
-/// Go's `%v` for a float64 (shortest representation, `%g` with exponent threshold 21).
+/// Go's `%v` for a float64 (shortest representation; an exponent from 1e+06 on).
 pub fn format_float(v: f64) -> String {
     if v == 0.0 {
         return "0".to_string();
@@ -59,7 +59,7 @@ pub fn format_float(v: f64) -> String {
     if !v.is_finite() {
         return format_g(v, 1);
     }
-    render_g(&format!("{v:e}"), 21)
+    render_g(&format!("{v:e}"), 6)
 }
 
 /// Renders Rust's `d.ddde±x` output the way Go's `%g` does.
@@ -260,7 +260,10 @@ mod tests {
     #[test]
     fn human_durations_match_go_units() {
         let s = Duration::from_secs;
-        assert_eq!(human_duration(Duration::from_millis(400)), "Less than a second");
+        assert_eq!(
+            human_duration(Duration::from_millis(400)),
+            "Less than a second"
+        );
         assert_eq!(human_duration(s(1)), "1 second");
         assert_eq!(human_duration(s(59)), "59 seconds");
         assert_eq!(human_duration(s(60)), "About a minute");

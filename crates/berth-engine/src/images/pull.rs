@@ -10,14 +10,16 @@ use berth_api::progress::JsonMessage;
 use berth_distribution::{Credentials, Platform, ResolvedImage};
 use berth_image::builtin;
 use berth_image::config::ImageConfig;
+use berth_image::content::Ingest;
 use berth_image::digest::chain_ids;
 use berth_image::store::NewLayer;
 use berth_image::{Digest, Reference};
+use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::{Semaphore, mpsc};
 
 use super::ImageService;
-use super::unpack::unpack_blob;
+use super::unpack::{ChannelReader, unpack_blob, unpack_reader};
 use crate::error::{EngineError, ErrorKind, Result};
 
 const PARALLEL_DOWNLOADS: usize = 3;
@@ -209,12 +211,13 @@ impl ImageService {
                 .acquire()
                 .await
                 .map_err(|_| EngineError::internal("pull cancelled"))?;
-            self.download_blob(&job, &out).await?;
+            let ingest = self.store.content().ingest(blob)?;
+            if ingest.offset() == 0 {
+                // A fresh download is unpacked as it arrives; a resumed one once complete.
+                return self.download_and_unpack(job, ingest, out).await;
+            }
+            self.download_blob(&job, ingest, None, &out).await?;
         }
-        out.send(JsonMessage::item(&short, "Verifying Checksum"))
-            .await;
-        out.send(JsonMessage::item(&short, "Download complete"))
-            .await;
         let store = self.store.clone();
         let out2 = out.clone();
         let new = job.new.clone();
@@ -230,10 +233,59 @@ impl ImageService {
         Ok(())
     }
 
-    async fn download_blob(&self, job: &LayerJob, out: &Progress) -> Result<()> {
+    /// Downloads a layer blob and unpacks it at the same time.
+    async fn download_and_unpack(
+        &self,
+        job: LayerJob,
+        ingest: Ingest,
+        out: Progress,
+    ) -> Result<()> {
+        let short = job.new.blob.short();
+        let (tx, rx) = mpsc::channel(32);
+        let store = self.store.clone();
+        let new = job.new.clone();
+        let handle = tokio::runtime::Handle::current();
+        let (id, out2) = (short.clone(), out.clone());
+        let unpack = tokio::task::spawn_blocking(move || {
+            unpack_reader(&store, new, ChannelReader::new(rx), |n, total| {
+                handle.block_on(out2.send(JsonMessage::progress(&id, "Extracting", n, Some(total))))
+            })
+        });
+        let downloaded = self.download_blob(&job, ingest, Some(tx), &out).await;
+        let unpacked = unpack.await?;
+        // When the unpack failed, the download stopped because of it: report the unpack error.
+        unpacked?;
+        downloaded?;
+        out.send(JsonMessage::item(&short, "Pull complete")).await;
+        Ok(())
+    }
+
+    /// Downloads a blob into `ingest`, also sending every chunk to `tee` when given. The
+    /// tee sees the end of the stream (its sender dropped) only after the blob's digest was
+    /// verified; on failure it gets the error instead.
+    async fn download_blob(
+        &self,
+        job: &LayerJob,
+        ingest: Ingest,
+        tee: Option<mpsc::Sender<std::result::Result<Bytes, String>>>,
+        out: &Progress,
+    ) -> Result<()> {
+        let result = self.download_into(job, ingest, tee.as_ref(), out).await;
+        if let (Err(e), Some(tee)) = (&result, &tee) {
+            let _ = tee.send(Err(e.message.clone())).await;
+        }
+        result
+    }
+
+    async fn download_into(
+        &self,
+        job: &LayerJob,
+        mut ingest: Ingest,
+        tee: Option<&mpsc::Sender<std::result::Result<Bytes, String>>>,
+        out: &Progress,
+    ) -> Result<()> {
         let digest = job.new.blob;
         let short = digest.short();
-        let mut ingest = self.store.content().ingest(digest)?;
         let mut blob = self
             .registry
             .fetch_blob(
@@ -260,6 +312,13 @@ impl ImageService {
             // Writes of a few hundred KB to the page cache: cheap enough for the runtime thread.
             std::io::Write::write_all(&mut ingest, &chunk)
                 .map_err(|e| EngineError::internal(format!("writing {digest}: {e}")))?;
+            if let Some(tee) = tee
+                && tee.send(Ok(chunk)).await.is_err()
+            {
+                return Err(EngineError::internal(format!(
+                    "unpacking layer {short} stopped"
+                )));
+            }
             if last.elapsed() >= PROGRESS_INTERVAL {
                 last = Instant::now();
                 out.send(JsonMessage::progress(
@@ -278,6 +337,10 @@ impl ImageService {
                     "filesystem layer verification failed for digest {digest}: {e}"
                 ))
             })?;
+        out.send(JsonMessage::item(&short, "Verifying Checksum"))
+            .await;
+        out.send(JsonMessage::item(&short, "Download complete"))
+            .await;
         Ok(())
     }
 

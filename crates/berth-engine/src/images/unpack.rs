@@ -18,10 +18,23 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 pub(super) fn unpack_blob(
     store: &ImageStore,
     new: NewLayer,
+    progress: impl FnMut(u64, u64),
+) -> Result<LayerRecord> {
+    let file = store.content().open_blob(&new.blob)?;
+    unpack_reader(store, new, file, progress)
+}
+
+/// Unpacks a layer blob read from `blob` (compressed as its media type says) into a new
+/// layer directory. The layer becomes visible only if the whole stream reads to its end
+/// without error and its uncompressed digest is the diff ID.
+pub(super) fn unpack_reader(
+    store: &ImageStore,
+    new: NewLayer,
+    blob: impl Read,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<LayerRecord> {
     let short = new.blob.short();
-    let file = store.content().open_blob(&new.blob)?;
+    let file = blob;
     let total = new.blob_size;
     let compression = Compression::from_media_type(&new.blob_media_type);
     let diff_id = new.diff_id;
@@ -49,6 +62,41 @@ pub(super) fn unpack_blob(
             diff_size,
         })
     })
+}
+
+/// A reader over chunks sent from the async download loop, so a layer is unpacked while
+/// it downloads. An `Err` chunk fails the read; the end of the stream is the sender going
+/// away, which the downloader does only after it has verified the whole blob.
+pub(super) struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<std::result::Result<bytes::Bytes, String>>,
+    current: bytes::Bytes,
+}
+
+impl ChannelReader {
+    pub(super) fn new(
+        rx: tokio::sync::mpsc::Receiver<std::result::Result<bytes::Bytes, String>>,
+    ) -> Self {
+        ChannelReader {
+            rx,
+            current: bytes::Bytes::new(),
+        }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(msg)) => return Err(std::io::Error::other(msg)),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        bytes::Buf::advance(&mut self.current, n);
+        Ok(n)
+    }
 }
 
 /// Counts bytes read and reports them at most every [`PROGRESS_INTERVAL`].

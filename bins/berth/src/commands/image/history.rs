@@ -42,8 +42,10 @@ pub struct HistoryArgs {
     pub image: Vec<String>,
 }
 
-const DEFAULT_TABLE: &str = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
-const NON_HUMAN_TABLE: &str = "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+const DEFAULT_TABLE: &str =
+    "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+const NON_HUMAN_TABLE: &str =
+    "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
 /// Layers created before this time show no age (docker's `epoch`, 2000-01-01).
 const EPOCH: i64 = 946_684_800;
 
@@ -78,11 +80,26 @@ fn row(h: &ImageHistoryResponseItem, trunc: bool, human: bool) -> Value {
         since(h.created)
     };
     let created_by = h.created_by.replace('\t', " ");
-    let created_by = if trunc { ellipsis(&created_by, 45) } else { created_by };
-    let size = if human { human_size_precision(h.size as f64, 3) } else { h.size.to_string() };
+    let created_by = if trunc {
+        ellipsis(&created_by, 45)
+    } else {
+        created_by
+    };
+    let size = if human {
+        human_size_precision(h.size as f64, 3)
+    } else {
+        h.size.to_string()
+    };
     Value::Map(
         Map::new(MapKind::Context("*image.historyContext".into()))
-            .with("ID", if trunc { truncate_id(&h.id) } else { h.id.clone() })
+            .with(
+                "ID",
+                if trunc {
+                    truncate_id(&h.id)
+                } else {
+                    h.id.clone()
+                },
+            )
             .with("CreatedSince", created_since)
             .with("CreatedAt", created_at)
             .with("CreatedBy", created_by)
@@ -95,7 +112,11 @@ pub async fn run(a: HistoryArgs, ctx: &Ctx) -> Result<()> {
     ctx.args(Args::Exact(1), a.image.len())?;
     let client = ctx.client().await?;
     let items: Vec<ImageHistoryResponseItem> = match &a.platform {
-        None => client.docker.image_history(&a.image[0]).await.map_err(|e| client.error(e))?,
+        None => client
+            .docker
+            .image_history(&a.image[0])
+            .await
+            .map_err(|e| client.error(e))?,
         Some(p) => {
             let mut parts = p.splitn(3, '/');
             let mut platform = serde_json::Map::new();
@@ -107,10 +128,15 @@ pub async fn run(a: HistoryArgs, ctx: &Ctx) -> Result<()> {
             let q = query(&[("platform", &serde_json::Value::Object(platform).to_string())]);
             let path = format!("/images/{}/history{q}", path_escape(&a.image[0]));
             let body = client.raw(http::Method::GET, &path, &[], None).await?;
-            serde_json::from_slice(&body).map_err(|e| CliError::msg(format!("error decoding response: {e}")))?
+            serde_json::from_slice(&body)
+                .map_err(|e| CliError::msg(format!("error decoding response: {e}")))?
         }
     };
-    let source = a.format.clone().filter(|f| !f.is_empty()).unwrap_or_else(|| "table".into());
+    let source = a
+        .format
+        .clone()
+        .filter(|f| !f.is_empty())
+        .unwrap_or_else(|| "table".into());
     let format = history_format(&source, a.quiet, a.human);
     let rows: Vec<Value> = items.iter().map(|h| row(h, !a.no_trunc, a.human)).collect();
     out(&render_rows(&format, &header(), &rows)?)
@@ -134,10 +160,13 @@ mod tests {
     #[test]
     fn table_like_docker() {
         let long = "/bin/sh -c #(nop) ADD file:0123456789abcdef0123456789abcdef in / ";
-        let rows = vec![row(&item("sha256:76b8ecf5aa0a271d6c1d", long), true, true), row(&item("<missing>", ""), true, true)];
+        let rows = vec![
+            row(&item("sha256:76b8ecf5aa0a271d6c1d", long), true, true),
+            row(&item("<missing>", ""), true, true),
+        ];
         let out = render_rows(&history_format("table", false, true), &header(), &rows).unwrap();
         let want = "IMAGE          CREATED      CREATED BY                                      SIZE      COMMENT\n\
-                    76b8ecf5aa0a   3 days ago   /bin/sh -c #(nop) ADD file:0123456789abcdef…   1.98MB    first import\n\
+                    76b8ecf5aa0a   3 days ago   /bin/sh -c #(nop) ADD file:0123456789abcdef0…   1.98MB    first import\n\
                     <missing>      3 days ago                                                   1.98MB    first import\n";
         assert_eq!(out, want);
     }
@@ -146,7 +175,12 @@ mod tests {
     fn non_human() {
         let rows = vec![row(&item("sha256:76b8ecf5aa0a271d6c1d", ""), true, false)];
         let out = render_rows(&history_format("table", false, false), &header(), &rows).unwrap();
-        assert!(out.starts_with("IMAGE          CREATED AT             CREATED BY   SIZE      COMMENT\n"), "{out}");
+        assert!(
+            out.starts_with(
+                "IMAGE          CREATED AT             CREATED BY   SIZE      COMMENT\n"
+            ),
+            "{out}"
+        );
         assert!(out.contains("1982277   first import"), "{out}");
     }
 }

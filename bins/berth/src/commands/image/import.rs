@@ -34,21 +34,29 @@ fn is_url(s: &str) -> bool {
 }
 
 pub async fn run(a: ImportArgs, ctx: &Ctx) -> Result<()> {
-    ctx.args(Args::Range(1, 2), a.args.len())?;
+    ctx.args(Args::Min(1), a.args.len())?;
     let source = &a.args[0];
     let repo = a.args.get(1).cloned().filter(|r| !r.is_empty());
     if let Some(r) = &repo {
         Reference::parse_normalized(r).map_err(CliError::msg)?;
     }
     let (from_src, body) = if source == "-" {
-        ("-".to_string(), Some(bollard::body_try_stream(ReaderStream::new(tokio::io::stdin()))))
+        (
+            "-".to_string(),
+            Some(bollard::body_try_stream(ReaderStream::new(
+                tokio::io::stdin(),
+            ))),
+        )
     } else if is_url(source) {
         (source.clone(), None)
     } else {
         let file = tokio::fs::File::open(source)
             .await
             .map_err(|e| CliError::msg(format!("open {source}: {}", io_text(&e))))?;
-        ("-".to_string(), Some(bollard::body_try_stream(ReaderStream::new(file))))
+        (
+            "-".to_string(),
+            Some(bollard::body_try_stream(ReaderStream::new(file))),
+        )
     };
     let client = ctx.client().await?;
     let opts = CreateImageOptions {

@@ -45,8 +45,7 @@ pub struct ListArgs {
     pub reference: Vec<String>,
 }
 
-const DEFAULT_TABLE: &str =
-    "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}";
+const DEFAULT_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}";
 const DEFAULT_TABLE_DIGEST: &str = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}";
 const RAW: &str = "repository: {{ .Repository }}\ntag: {{.Tag}}\nimage_id: {{.ID}}\ncreated_at: {{.CreatedAt}}\nvirtual_size: {{.Size}}\n";
 const RAW_DIGEST: &str = "repository: {{ .Repository }}\ntag: {{.Tag}}\ndigest: {{.Digest}}\nimage_id: {{.ID}}\ncreated_at: {{.CreatedAt}}\nvirtual_size: {{.Size}}\n";
@@ -78,7 +77,10 @@ pub async fn run(a: ListArgs, ctx: &Ctx) -> Result<()> {
         filters.entry(k.clone()).or_default().push(v.clone());
     }
     if let Some(r) = a.reference.first() {
-        filters.entry("reference".into()).or_default().push(r.clone());
+        filters
+            .entry("reference".into())
+            .or_default()
+            .push(r.clone());
     }
     let client = ctx.client().await?;
     let opts = ListImagesOptions {
@@ -86,7 +88,13 @@ pub async fn run(a: ListArgs, ctx: &Ctx) -> Result<()> {
         filters: (!filters.is_empty()).then_some(filters),
         ..Default::default()
     };
-    let images = client.docker.list_images(Some(opts)).await.map_err(|e| client.error(e))?;
+    let mut images = client
+        .docker
+        .list_images(Some(opts))
+        .await
+        .map_err(|e| client.error(e))?;
+    // Newest first, as docker sorts (the daemon's order is kept for equal times).
+    images.sort_by_key(|i| std::cmp::Reverse(i.created));
 
     let source = match &a.format {
         Some(f) if !f.is_empty() => f.clone(),
@@ -97,8 +105,10 @@ pub async fn run(a: ListArgs, ctx: &Ctx) -> Result<()> {
     };
     let format = image_format(&source, a.quiet, a.digests);
     let need_digest = a.digests || format.contains("{{.Digest}}");
-    let rows: Vec<Value> =
-        images.iter().flat_map(|img| image_rows(img, !a.no_trunc, a.digests, need_digest)).collect();
+    let rows: Vec<Value> = images
+        .iter()
+        .flat_map(|img| image_rows(img, !a.no_trunc, a.digests, need_digest))
+        .collect();
     out(&render_rows(&format, &image_header(), &rows)?)
 }
 
@@ -121,8 +131,18 @@ pub fn image_header() -> Value {
 }
 
 /// One row of docker's image context (its fields are what `--format` can use).
-pub fn image_context(img: &ImageSummary, repo: &str, tag: &str, digest: &str, trunc: bool) -> Value {
-    let id = if trunc { truncate_id(&img.id) } else { img.id.clone() };
+pub fn image_context(
+    img: &ImageSummary,
+    repo: &str,
+    tag: &str,
+    digest: &str,
+    trunc: bool,
+) -> Value {
+    let id = if trunc {
+        truncate_id(&img.id)
+    } else {
+        img.id.clone()
+    };
     let na_or = |v: i64, f: &dyn Fn(i64) -> String| if v == -1 { "N/A".to_string() } else { f(v) };
     let unique = if img.size == -1 || img.shared_size == -1 {
         "N/A".to_string()
@@ -140,7 +160,10 @@ pub fn image_context(img: &ImageSummary, repo: &str, tag: &str, digest: &str, tr
             .with("Size", human_size_precision(img.size as f64, 3))
             .with("Containers", na_or(img.containers, &|c| c.to_string()))
             .with("VirtualSize", human_size(img.size as f64))
-            .with("SharedSize", na_or(img.shared_size, &|s| human_size(s as f64)))
+            .with(
+                "SharedSize",
+                na_or(img.shared_size, &|s| human_size(s as f64)),
+            )
             .with("UniqueSize", unique),
     )
 }
@@ -152,20 +175,33 @@ pub fn is_dangling(img: &ImageSummary) -> bool {
 
 /// docker's `imageFormatTaggedAndDigest`, in the order the daemon lists tags (docker's own
 /// order is a Go map's, i.e. random).
-pub fn image_rows(img: &ImageSummary, trunc: bool, show_digests: bool, need_digest: bool) -> Vec<Value> {
+pub fn image_rows(
+    img: &ImageSummary,
+    trunc: bool,
+    show_digests: bool,
+    need_digest: bool,
+) -> Vec<Value> {
     if is_dangling(img) {
         return vec![image_context(img, "<none>", "<none>", "<none>", trunc)];
     }
     let mut tags: Vec<(String, Vec<String>)> = Vec::new();
     for r in &img.repo_tags {
-        let Ok(parsed) = Reference::parse_normalized(r) else { continue };
-        let Some(tag) = parsed.tag.clone() else { continue };
+        let Ok(parsed) = Reference::parse_normalized(r) else {
+            continue;
+        };
+        let Some(tag) = parsed.tag.clone() else {
+            continue;
+        };
         push_grouped(&mut tags, parsed.familiar_name(), tag);
     }
     let mut digests: Vec<(String, Vec<String>)> = Vec::new();
     for r in &img.repo_digests {
-        let Ok(parsed) = Reference::parse_normalized(r) else { continue };
-        let Some(digest) = parsed.digest.clone() else { continue };
+        let Ok(parsed) = Reference::parse_normalized(r) else {
+            continue;
+        };
+        let Some(digest) = parsed.digest.clone() else {
+            continue;
+        };
         push_grouped(&mut digests, parsed.familiar_name(), digest);
     }
     let mut rows = Vec::new();
@@ -249,7 +285,10 @@ mod tests {
         let img = summary(&["busybox:latest"], &[&digest_ref]);
         let t = table(&img, true);
         assert!(t.starts_with("REPOSITORY   TAG       DIGEST"), "{t}");
-        assert!(t.contains(&format!("busybox      latest    {D}   76b8ecf5aa0a")), "{t}");
+        assert!(
+            t.contains(&format!("busybox      latest    {D}   76b8ecf5aa0a")),
+            "{t}"
+        );
         let img = summary(&[], &[&digest_ref]);
         let rows = image_rows(&img, true, false, false);
         assert_eq!(rows.len(), 1);
@@ -260,12 +299,21 @@ mod tests {
     #[test]
     fn formats() {
         assert_eq!(image_format("table", true, false).0, "{{.ID}}");
-        assert_eq!(image_format("table {{.ID}}", false, true).0, "table {{.ID}}\t{{.Digest}}");
+        assert_eq!(
+            image_format("table {{.ID}}", false, true).0,
+            "table {{.ID}}\t{{.Digest}}"
+        );
         let img = summary(&["busybox:latest"], &[]);
         let f = Format("json".into());
         let out = render_rows(&f, &image_header(), &image_rows(&img, true, false, false)).unwrap();
-        assert!(out.starts_with("{\"Containers\":\"N/A\",\"CreatedAt\":"), "{out}");
-        assert!(out.contains("\"Digest\":\"\\u003cnone\\u003e\",\"ID\":\"76b8ecf5aa0a\""), "{out}");
+        assert!(
+            out.starts_with("{\"Containers\":\"N/A\",\"CreatedAt\":"),
+            "{out}"
+        );
+        assert!(
+            out.contains("\"Digest\":\"\\u003cnone\\u003e\",\"ID\":\"76b8ecf5aa0a\""),
+            "{out}"
+        );
         assert!(out.contains("\"VirtualSize\":\"1.982MB\""), "{out}");
     }
 }

@@ -50,13 +50,18 @@ pub async fn run(a: LoadArgs, ctx: &Ctx) -> Result<()> {
             bollard::body_try_stream(ReaderStream::new(tokio::io::stdin()))
         }
         Some(path) => {
-            let file = tokio::fs::File::open(path).await.map_err(|e| CliError::msg(format!("open {path}: {}", io_text(&e))))?;
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| CliError::msg(format!("open {path}: {}", io_text(&e))))?;
             bollard::body_try_stream(ReaderStream::new(file))
         }
     };
     let client = ctx.client().await?;
     let quiet = a.quiet || !stdout_is_terminal();
-    let opts = ImportImageOptions { quiet, ..Default::default() };
+    let opts = ImportImageOptions {
+        quiet,
+        ..Default::default()
+    };
     let mut stream = client.docker.import_image(opts, body, None);
     let mut display = Display::new(std::io::stdout(), stdout_is_terminal(), terminal_width());
     while let Some(item) = stream.next().await {

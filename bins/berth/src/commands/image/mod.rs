@@ -42,7 +42,11 @@ pub enum ImageCommand {
     #[command(override_usage = "[OPTIONS] NAME[:TAG|@DIGEST]")]
     Pull(pull::PullArgs),
     /// Remove one or more images
-    #[command(override_usage = "[OPTIONS] IMAGE [IMAGE...]", alias = "remove", alias = "rmi")]
+    #[command(
+        override_usage = "[OPTIONS] IMAGE [IMAGE...]",
+        alias = "remove",
+        alias = "rmi"
+    )]
     Rm(remove::RemoveArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     #[command(override_usage = "[OPTIONS] IMAGE [IMAGE...]")]

@@ -25,21 +25,27 @@ pub struct PruneArgs {
 }
 
 const ALL_WARNING: &str = "WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue?";
-const DANGLING_WARNING: &str = "WARNING! This will remove all dangling images.\nAre you sure you want to continue?";
+const DANGLING_WARNING: &str =
+    "WARNING! This will remove all dangling images.\nAre you sure you want to continue?";
 
 pub async fn run(a: PruneArgs, ctx: &Ctx) -> Result<()> {
     let mut filters: HashMap<String, Vec<String>> = HashMap::new();
     for (k, v) in &a.filter {
         filters.entry(k.clone()).or_default().push(v.clone());
     }
-    filters.entry("dangling".into()).or_default().push((!a.all).to_string());
+    filters
+        .entry("dangling".into())
+        .or_default()
+        .push((!a.all).to_string());
     if !a.force && !confirm(if a.all { ALL_WARNING } else { DANGLING_WARNING })? {
         return Err(CliError::cancelled().into());
     }
     let client = ctx.client().await?;
     let report = client
         .docker
-        .prune_images(Some(PruneImagesOptions { filters: Some(filters) }))
+        .prune_images(Some(PruneImagesOptions {
+            filters: Some(filters),
+        }))
         .await
         .map_err(|e| client.error(e))?;
     let mut text = String::new();
@@ -56,6 +62,9 @@ pub async fn run(a: PruneArgs, ctx: &Ctx) -> Result<()> {
         text.push('\n');
         reclaimed = report.space_reclaimed.unwrap_or(0);
     }
-    text.push_str(&format!("Total reclaimed space: {}\n", human_size(reclaimed as f64)));
+    text.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        human_size(reclaimed as f64)
+    ));
     out(&text)
 }

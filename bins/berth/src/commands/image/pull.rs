@@ -18,8 +18,16 @@ pub struct PullArgs {
     /// Download all tagged images in the repository
     #[arg(short = 'a', long)]
     pub all_tags: bool,
-    /// Skip image verification
-    #[arg(long, default_value_t = true, hide = true)]
+    /// Skip image verification (berth has no content trust; accepted for compatibility)
+    #[arg(
+        long,
+        hide = true,
+        default_value = "true",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = crate::cli::parse_go_bool
+    )]
     pub disable_content_trust: bool,
     /// Set platform if server is multi-platform capable
     #[arg(long, value_name = "string")]
@@ -66,7 +74,11 @@ pub async fn run(a: PullArgs, ctx: &Ctx) -> Result<()> {
         out("Using default tag: latest\n")?;
     }
     let client = ctx.client().await?;
-    let tag = if a.all_tags { None } else { reference.digest.clone().or_else(|| reference.tag.clone()) };
+    let tag = if a.all_tags {
+        None
+    } else {
+        reference.digest.clone().or_else(|| reference.tag.clone())
+    };
     let opts = CreateImageOptions {
         from_image: Some(reference.familiar_name()),
         tag,
@@ -103,7 +115,13 @@ mod tests {
         assert_eq!(r.full(), "localhost:5000/x:1");
         let (r, _) = pull_target("alpine", true).unwrap();
         assert_eq!(r.full(), "docker.io/library/alpine");
-        assert_eq!(pull_target("alpine:3", true).unwrap_err().message, "tag can't be used with --all-tags/-a");
-        assert_eq!(pull_target("Alpine", false).unwrap_err().message, "invalid reference format: repository name (library/Alpine) must be lowercase");
+        assert_eq!(
+            pull_target("alpine:3", true).unwrap_err().message,
+            "tag can't be used with --all-tags/-a"
+        );
+        assert_eq!(
+            pull_target("Alpine", false).unwrap_err().message,
+            "invalid reference format: repository name (library/Alpine) must be lowercase"
+        );
     }
 }

@@ -26,7 +26,11 @@ pub async fn run(a: RemoveArgs, ctx: &Ctx) -> Result<()> {
     let mut errors = Vec::new();
     let mut fatal = false;
     for image in &a.images {
-        let opts = RemoveImageOptions { force: a.force, noprune: a.no_prune, ..Default::default() };
+        let opts = RemoveImageOptions {
+            force: a.force,
+            noprune: a.no_prune,
+            ..Default::default()
+        };
         match client.docker.remove_image(image, Some(opts), None).await {
             Ok(items) => {
                 let mut text = String::new();

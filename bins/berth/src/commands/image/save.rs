@@ -23,15 +23,18 @@ pub struct SaveArgs {
 fn validate_output(path: &str) -> Result<(), CliError> {
     let p = Path::new(path);
     if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty())
-        && !dir.exists()
+        && let Err(e) = std::fs::metadata(dir)
     {
         return Err(CliError::msg(format!(
-            "failed to save image: invalid output path: directory {:?} does not exist",
-            dir.display().to_string()
+            "failed to save image: invalid output path: stat {}: {}",
+            dir.display(),
+            super::load::io_text(&e)
         )));
     }
     if p.is_dir() {
-        return Err(CliError::msg(format!("failed to save image: invalid output path: {path:?} must be a file")));
+        return Err(CliError::msg(
+            "failed to save image: cannot write to a directory",
+        ));
     }
     Ok(())
 }
@@ -41,7 +44,10 @@ pub async fn run(a: SaveArgs, ctx: &Ctx) -> Result<()> {
     let output = a.output.clone().filter(|o| !o.is_empty());
     match &output {
         None if stdout_is_terminal() => {
-            return Err(CliError::msg("cowardly refusing to save to a terminal. Use the -o flag or redirect").into());
+            return Err(CliError::msg(
+                "cowardly refusing to save to a terminal. Use the -o flag or redirect",
+            )
+            .into());
         }
         Some(path) => validate_output(path)?,
         None => {}
@@ -53,9 +59,25 @@ pub async fn run(a: SaveArgs, ctx: &Ctx) -> Result<()> {
     let (mut sink, tmp): (Box<dyn Write>, Option<PathBuf>) = match &output {
         Some(path) => {
             let target = Path::new(path);
-            let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let dir = target
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
             let tmp = dir.join(format!(".berth_temp_{}", std::process::id()));
-            let file = std::fs::File::create(&tmp).map_err(|e| CliError::msg(format!("failed to save image: {e}")))?;
+            let file = {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&tmp)
+            }
+            .map_err(|e| {
+                CliError::msg(format!(
+                    "failed to save image: {}",
+                    super::load::io_text(&e)
+                ))
+            })?;
             (Box::new(std::io::BufWriter::new(file)), Some(tmp))
         }
         None => (Box::new(std::io::stdout().lock()), None),
@@ -72,7 +94,8 @@ pub async fn run(a: SaveArgs, ctx: &Ctx) -> Result<()> {
     drop(sink);
     match (result, tmp, output) {
         (Ok(()), Some(tmp), Some(path)) => {
-            std::fs::rename(&tmp, &path).map_err(|e| CliError::msg(format!("failed to save image: {e}")))?;
+            std::fs::rename(&tmp, &path)
+                .map_err(|e| CliError::msg(format!("failed to save image: {e}")))?;
             Ok(())
         }
         (Err(e), Some(tmp), _) => {

@@ -13,6 +13,9 @@ pub struct Exec<'a> {
     pub overrides: Option<&'a HashMap<String, Func>>,
     /// Table headers: a formatter context answers every field, naming unknown ones itself.
     pub header_mode: bool,
+    /// Go's `missingkey=error` (docker's inspect): a missing map key fails instead of giving
+    /// `<no value>`.
+    pub missing_key_error: bool,
     pub vars: Vec<(String, Value)>,
     pub out: String,
 }
@@ -57,7 +60,11 @@ impl Exec<'_> {
                     let mark = self.vars.len();
                     let val = self.pipe(pipe, dot)?;
                     let flow = if val.truth() {
-                        let next_dot = if matches!(node, Node::With { .. }) { &val } else { dot };
+                        let next_dot = if matches!(node, Node::With { .. }) {
+                            &val
+                        } else {
+                            dot
+                        };
                         self.walk(then, next_dot)?
                     } else {
                         self.walk(els, dot)?
@@ -82,15 +89,31 @@ impl Exec<'_> {
         Ok(Flow::Normal)
     }
 
-    fn range(&mut self, pipe: &Pipe, body: &[Node], els: &[Node], dot: &Value) -> Result<Flow, TemplateError> {
+    fn range(
+        &mut self,
+        pipe: &Pipe,
+        body: &[Node],
+        els: &[Node],
+        dot: &Value,
+    ) -> Result<Flow, TemplateError> {
         // Evaluate without declaring: the declared variables take key and element.
-        let bare = Pipe { decl: Vec::new(), assign: false, cmds: pipe.cmds.clone() };
+        let bare = Pipe {
+            decl: Vec::new(),
+            assign: false,
+            cmds: pipe.cmds.clone(),
+        };
         let val = self.pipe(&bare, dot)?;
         let items: Vec<(Value, Value)> = match &val {
-            Value::List(l) => l.iter().enumerate().map(|(i, v)| (Value::Int(i as i64), v.clone())).collect(),
-            Value::Map(m) if m.kind == MapKind::Json => {
-                m.sorted().into_iter().map(|(k, v)| (Value::Str(k.clone()), v.clone())).collect()
-            }
+            Value::List(l) => l
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (Value::Int(i as i64), v.clone()))
+                .collect(),
+            Value::Map(m) if m.kind == MapKind::Json => m
+                .sorted()
+                .into_iter()
+                .map(|(k, v)| (Value::Str(k.clone()), v.clone()))
+                .collect(),
             Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
             Value::Nil => Vec::new(),
             other => {
@@ -131,7 +154,9 @@ impl Exec<'_> {
                 match self.vars.iter_mut().rev().find(|(n, _)| n == name) {
                     Some((_, slot)) => *slot = val.clone(),
                     None => {
-                        return Err(TemplateError::Exec(format!("template: :1: undefined variable: {name}")));
+                        return Err(TemplateError::Exec(format!(
+                            "template: :1: undefined variable: {name}"
+                        )));
                     }
                 }
             } else {
@@ -141,7 +166,12 @@ impl Exec<'_> {
         Ok(val)
     }
 
-    fn command(&mut self, cmd: &Cmd, dot: &Value, piped: Option<Value>) -> Result<Value, TemplateError> {
+    fn command(
+        &mut self,
+        cmd: &Cmd,
+        dot: &Value,
+        piped: Option<Value>,
+    ) -> Result<Value, TemplateError> {
         let first = &cmd.args[0];
         if let ArgKind::Func(name) = &first.kind {
             let mut args = Vec::with_capacity(cmd.args.len());
@@ -154,7 +184,10 @@ impl Exec<'_> {
             return self.call(first, name, &args);
         }
         if cmd.args.len() > 1 || piped.is_some() {
-            return Err(self.error(first, &format!("can't give argument to non-function {}", first.text)));
+            return Err(self.error(
+                first,
+                &format!("can't give argument to non-function {}", first.text),
+            ));
         }
         if let ArgKind::Nil = first.kind {
             return Err(self.error(first, "nil is not a command"));
@@ -201,9 +234,13 @@ impl Exec<'_> {
     fn fields(&self, arg: &Arg, mut val: Value, chain: &[String]) -> Result<Value, TemplateError> {
         for name in chain {
             val = match &val {
-                Value::Map(m) => match m.get(name) {
+                // Go field names (`.APIVersion`, `.Time`) also find their JSON keys.
+                Value::Map(m) => match m.get(name).or_else(|| m.get_ignore_case(name)) {
                     Some(v) => v.clone(),
-                    None if self.header_mode && m.kind != MapKind::Json => Value::Str(derived_header(name)),
+                    None if self.header_mode && m.kind != MapKind::Json => {
+                        Value::Str(derived_header(name))
+                    }
+                    None if m.kind == MapKind::Json && !self.missing_key_error => Value::Nil,
                     None => {
                         let msg = match m.kind {
                             MapKind::Json => format!("map has no entry for key {name:?}"),
@@ -213,7 +250,10 @@ impl Exec<'_> {
                     }
                 },
                 Value::Nil => {
-                    return Err(self.error(arg, &format!("nil pointer evaluating interface {{}}.{name}")));
+                    return Err(self.error(
+                        arg,
+                        &format!("nil pointer evaluating interface {{}}.{name}"),
+                    ));
                 }
                 other => {
                     let msg = format!("can't evaluate field {name} in type {}", other.type_name());

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::value::{MapKind, Value};
+use super::value::Value;
 
 pub type Func = Rc<dyn Fn(&[Value]) -> Result<Value, String>>;
 
@@ -15,11 +15,17 @@ pub fn builtins() -> HashMap<String, Func> {
     };
     add("and", |a| {
         need(a, 1)?;
-        Ok(a.iter().find(|v| !v.truth()).unwrap_or(&a[a.len() - 1]).clone())
+        Ok(a.iter()
+            .find(|v| !v.truth())
+            .unwrap_or(&a[a.len() - 1])
+            .clone())
     });
     add("or", |a| {
         need(a, 1)?;
-        Ok(a.iter().find(|v| v.truth()).unwrap_or(&a[a.len() - 1]).clone())
+        Ok(a.iter()
+            .find(|v| v.truth())
+            .unwrap_or(&a[a.len() - 1])
+            .clone())
     });
     add("not", |a| {
         exact(a, 1)?;
@@ -99,7 +105,9 @@ pub fn builtins() -> HashMap<String, Func> {
         let parts: Vec<Value> = if sep.is_empty() {
             s.chars().map(|c| Value::Str(c.to_string())).collect()
         } else {
-            s.split(sep.as_str()).map(|p| Value::Str(p.to_string())).collect()
+            s.split(sep.as_str())
+                .map(|p| Value::Str(p.to_string()))
+                .collect()
         };
         Ok(Value::List(parts))
     });
@@ -107,9 +115,12 @@ pub fn builtins() -> HashMap<String, Func> {
         exact(a, 2)?;
         let sep = string_arg(&a[1])?;
         match &a[0] {
-            Value::List(l) => {
-                Ok(Value::Str(l.iter().map(Value::print_arg).collect::<Vec<_>>().join(&sep)))
-            }
+            Value::List(l) => Ok(Value::Str(
+                l.iter()
+                    .map(Value::print_arg)
+                    .collect::<Vec<_>>()
+                    .join(&sep),
+            )),
             Value::Nil => Ok(Value::Str(String::new())),
             other => Err(format!(
                 "wrong type for value; expected []string; got {}",
@@ -136,7 +147,11 @@ pub fn builtins() -> HashMap<String, Func> {
             return Ok(Value::Str(s));
         }
         let (pre, post) = (int_arg(&a[1])?, int_arg(&a[2])?);
-        Ok(Value::Str(format!("{}{s}{}", " ".repeat(pre), " ".repeat(post))))
+        Ok(Value::Str(format!(
+            "{}{s}{}",
+            " ".repeat(pre),
+            " ".repeat(post)
+        )))
     });
     add("truncate", |a| {
         exact(a, 2)?;
@@ -157,7 +172,9 @@ pub fn builtins() -> HashMap<String, Func> {
 /// docker's `HeaderFunctions`: formatting functions leave header names untouched.
 pub fn header_overrides() -> HashMap<String, Func> {
     let mut m: HashMap<String, Func> = HashMap::new();
-    for name in ["json", "split", "join", "title", "lower", "upper", "truncate"] {
+    for name in [
+        "json", "split", "join", "title", "lower", "upper", "truncate",
+    ] {
         m.insert(
             name.to_string(),
             Rc::new(|a: &[Value]| Ok(a.first().cloned().unwrap_or(Value::Nil))),
@@ -168,7 +185,10 @@ pub fn header_overrides() -> HashMap<String, Func> {
 
 fn need(a: &[Value], n: usize) -> Result<(), String> {
     if a.len() < n {
-        return Err(format!("wrong number of args: want at least {n} got {}", a.len()));
+        return Err(format!(
+            "wrong number of args: want at least {n} got {}",
+            a.len()
+        ));
     }
     Ok(())
 }
@@ -218,18 +238,26 @@ fn index(a: &[Value]) -> Result<Value, String> {
         item = match (&item, key) {
             (Value::Nil, _) => return Err("index of untyped nil".into()),
             (Value::List(l), k) => {
-                let i = k.as_i64().ok_or("cannot index slice/array with non-integer")?;
+                let i = k
+                    .as_i64()
+                    .ok_or("cannot index slice/array with non-integer")?;
                 let elem = usize::try_from(i).ok().and_then(|i| l.get(i));
-                elem.cloned().ok_or_else(|| format!("index out of range: {i}"))?
+                elem.cloned()
+                    .ok_or_else(|| format!("index out of range: {i}"))?
             }
             (Value::Str(s), k) => {
                 let i = k.as_i64().ok_or("cannot index string with non-integer")?;
                 let byte = usize::try_from(i).ok().and_then(|i| s.as_bytes().get(i));
-                Value::Int(i64::from(*byte.ok_or_else(|| format!("index out of range: {i}"))?))
+                Value::Int(i64::from(
+                    *byte.ok_or_else(|| format!("index out of range: {i}"))?,
+                ))
             }
             (Value::Map(m), Value::Str(k)) => m.get(k).cloned().unwrap_or(Value::Nil),
             (Value::Map(_), k) => {
-                return Err(format!("value has type {}; should be string", k.type_name()));
+                return Err(format!(
+                    "value has type {}; should be string",
+                    k.type_name()
+                ));
             }
             (other, _) => return Err(format!("can't index item of type {}", other.type_name())),
         };
@@ -357,10 +385,14 @@ pub fn sprintf(fmt: &str, args: &[Value]) -> String {
         };
         next_arg += 1;
         let text = match verb {
-            'd' => arg.as_i64().map_or_else(|| format!("%!d({})", arg.print_arg()), |i| i.to_string()),
+            'd' => arg
+                .as_i64()
+                .map_or_else(|| format!("%!d({})", arg.print_arg()), |i| i.to_string()),
             'x' => match arg {
                 Value::Str(s) => s.bytes().map(|b| format!("{b:02x}")).collect(),
-                other => other.as_i64().map_or_else(|| other.print_arg(), |i| format!("{i:x}")),
+                other => other
+                    .as_i64()
+                    .map_or_else(|| other.print_arg(), |i| format!("{i:x}")),
             },
             'f' => arg.as_f64().map_or_else(
                 || format!("%!f({})", arg.print_arg()),
@@ -407,18 +439,14 @@ pub fn derived_header(field: &str) -> String {
         let boundary = i > 0
             && c.is_uppercase()
             && (chars[i - 1].is_lowercase()
-                || chars.get(i + 1).is_some_and(|n| n.is_lowercase()) && chars[i - 1].is_uppercase());
+                || chars.get(i + 1).is_some_and(|n| n.is_lowercase())
+                    && chars[i - 1].is_uppercase());
         if boundary {
             out.push(' ');
         }
         out.extend(c.to_uppercase());
     }
     out
-}
-
-/// A formatter context's fields as the header row's values.
-pub fn is_context(v: &Value) -> bool {
-    matches!(v, Value::Map(m) if matches!(m.kind, MapKind::Context(_)))
 }
 
 #[cfg(test)]

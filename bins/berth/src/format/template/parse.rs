@@ -7,9 +7,21 @@ use super::TemplateError;
 pub enum Node {
     Text(String),
     Action(Pipe),
-    If { pipe: Pipe, then: Vec<Node>, els: Vec<Node> },
-    With { pipe: Pipe, then: Vec<Node>, els: Vec<Node> },
-    Range { pipe: Pipe, body: Vec<Node>, els: Vec<Node> },
+    If {
+        pipe: Pipe,
+        then: Vec<Node>,
+        els: Vec<Node>,
+    },
+    With {
+        pipe: Pipe,
+        then: Vec<Node>,
+        els: Vec<Node>,
+    },
+    Range {
+        pipe: Pipe,
+        body: Vec<Node>,
+        els: Vec<Node>,
+    },
     Break,
     Continue,
 }
@@ -125,7 +137,12 @@ fn lex(src: &str) -> Result<Vec<Item>, TemplateError> {
 /// after `}}`, and whether it ends with a right trim marker.
 fn lex_action(src: &str, start: usize) -> Result<(Option<Vec<Token>>, usize, bool), TemplateError> {
     let bytes = src.as_bytes();
-    let unclosed = || TemplateError::Parse(format!("template: :{}: unclosed action", line_of(src, start)));
+    let unclosed = || {
+        TemplateError::Parse(format!(
+            "template: :{}: unclosed action",
+            line_of(src, start)
+        ))
+    };
     let mut p = start;
     while p < bytes.len() && is_space(bytes[p]) {
         p += 1;
@@ -194,15 +211,22 @@ fn lex_action(src: &str, start: usize) -> Result<(Option<Vec<Token>>, usize, boo
             }
             b'"' => {
                 let (s, end) = lex_quoted(src, p).ok_or_else(|| {
-                    TemplateError::Parse(format!("template: :{}: unterminated quoted string", line_of(src, p)))
+                    TemplateError::Parse(format!(
+                        "template: :{}: unterminated quoted string",
+                        line_of(src, p)
+                    ))
                 })?;
                 p = end;
                 Tok::Str(s)
             }
             b'`' => {
                 let close = src[p + 1..].find('`').ok_or_else(|| {
-                    TemplateError::Parse(format!("template: :{}: unterminated raw quoted string", line_of(src, p)))
-                })? + p + 1;
+                    TemplateError::Parse(format!(
+                        "template: :{}: unterminated raw quoted string",
+                        line_of(src, p)
+                    ))
+                })? + p
+                    + 1;
                 let s = src[p + 1..close].to_string();
                 p = close + 1;
                 Tok::Str(s)
@@ -224,7 +248,10 @@ fn lex_action(src: &str, start: usize) -> Result<(Option<Vec<Token>>, usize, boo
                 p = p + 1 + close.max(1) + 1;
                 Tok::Int(ch as i64)
             }
-            b'.' if bytes.get(p + 1).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') => {
+            b'.' if bytes
+                .get(p + 1)
+                .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') =>
+            {
                 p += 1;
                 let end = ident_end(bytes, p);
                 let name = src[p..end].to_string();
@@ -243,11 +270,13 @@ fn lex_action(src: &str, start: usize) -> Result<(Option<Vec<Token>>, usize, boo
             }
             c if c.is_ascii_digit()
                 || c == b'.'
-                || ((c == b'-' || c == b'+') && bytes.get(p + 1).is_some_and(|d| d.is_ascii_digit())) =>
+                || ((c == b'-' || c == b'+')
+                    && bytes.get(p + 1).is_some_and(|d| d.is_ascii_digit())) =>
             {
                 let mut end = p + 1;
                 while end < bytes.len()
-                    && (bytes[end].is_ascii_alphanumeric() || matches!(bytes[end], b'.' | b'_' | b'+' | b'-'))
+                    && (bytes[end].is_ascii_alphanumeric()
+                        || matches!(bytes[end], b'.' | b'_' | b'+' | b'-'))
                 {
                     if matches!(bytes[end], b'+' | b'-') && !matches!(bytes[end - 1], b'e' | b'E') {
                         break;
@@ -278,7 +307,12 @@ fn lex_action(src: &str, start: usize) -> Result<(Option<Vec<Token>>, usize, boo
                 )));
             }
         };
-        tokens.push(Token { tok, pos: begin, end: p, space_before: space });
+        tokens.push(Token {
+            tok,
+            pos: begin,
+            end: p,
+            space_before: space,
+        });
         space = false;
     }
 }
@@ -344,7 +378,12 @@ fn lex_quoted(src: &str, start: usize) -> Option<(String, usize)> {
 /// Parses a template; `is_func` says which function names exist (Go checks at parse time).
 pub fn parse(src: &str, is_func: &dyn Fn(&str) -> bool) -> Result<Vec<Node>, TemplateError> {
     let items = lex(src)?;
-    let mut parser = Parser { src, items, next: 0, is_func };
+    let mut parser = Parser {
+        src,
+        items,
+        next: 0,
+        is_func,
+    };
     let (nodes, end) = parser.list()?;
     if let Some((word, pos, _)) = end {
         return Err(parser.err(pos, &format!("unexpected {{{{{word}}}}}")));
@@ -387,7 +426,9 @@ impl Parser<'_> {
                         "break" => nodes.push(Node::Break),
                         "continue" => nodes.push(Node::Continue),
                         "define" | "template" | "block" => {
-                            return Err(self.err(pos, &format!("{{{{{keyword}}}}} is not supported")));
+                            return Err(
+                                self.err(pos, &format!("{{{{{keyword}}}}} is not supported"))
+                            );
                         }
                         _ => {
                             if tokens.is_empty() {
@@ -402,7 +443,12 @@ impl Parser<'_> {
         Ok((nodes, None))
     }
 
-    fn conditional(&mut self, keyword: &str, pos: usize, tokens: Vec<Token>) -> Result<Node, TemplateError> {
+    fn conditional(
+        &mut self,
+        keyword: &str,
+        pos: usize,
+        tokens: Vec<Token>,
+    ) -> Result<Node, TemplateError> {
         if tokens.is_empty() {
             return Err(self.err(pos, &format!("missing value for {keyword}")));
         }
@@ -421,7 +467,9 @@ impl Parser<'_> {
                     let (els, end) = self.list()?;
                     match end {
                         Some((w, _, _)) if w == "end" => els,
-                        Some((w, p, _)) => return Err(self.err(p, &format!("unexpected {{{{{w}}}}}"))),
+                        Some((w, p, _)) => {
+                            return Err(self.err(p, &format!("unexpected {{{{{w}}}}}")));
+                        }
                         None => return Err(self.err(self.src.len(), "unexpected EOF")),
                     }
                 }
@@ -455,21 +503,44 @@ impl Parser<'_> {
         Ok(Node::Range { pipe, body, els })
     }
 
-    fn pipeline(&self, pos: usize, tokens: &[Token], allow_two: bool) -> Result<Pipe, TemplateError> {
+    fn pipeline(
+        &self,
+        pos: usize,
+        tokens: &[Token],
+        allow_two: bool,
+    ) -> Result<Pipe, TemplateError> {
         let mut decl = Vec::new();
         let mut assign = false;
         let mut rest = tokens;
         match tokens {
-            [Token { tok: Tok::Var(v), .. }, Token { tok: op @ (Tok::Declare | Tok::Assign), .. }, ..] => {
+            [
+                Token {
+                    tok: Tok::Var(v), ..
+                },
+                Token {
+                    tok: op @ (Tok::Declare | Tok::Assign),
+                    ..
+                },
+                ..,
+            ] => {
                 decl.push(v.clone());
                 assign = *op == Tok::Assign;
                 rest = &tokens[2..];
             }
             [
-                Token { tok: Tok::Var(a), .. },
-                Token { tok: Tok::Comma, .. },
-                Token { tok: Tok::Var(b), .. },
-                Token { tok: Tok::Declare | Tok::Assign, .. },
+                Token {
+                    tok: Tok::Var(a), ..
+                },
+                Token {
+                    tok: Tok::Comma, ..
+                },
+                Token {
+                    tok: Tok::Var(b), ..
+                },
+                Token {
+                    tok: Tok::Declare | Tok::Assign,
+                    ..
+                },
                 ..,
             ] if allow_two => {
                 decl.push(a.clone());
@@ -496,6 +567,14 @@ impl Parser<'_> {
         let mut i = 0;
         while i < tokens.len() {
             let t = &tokens[i];
+            // Operands are separated by spaces: `json.` is not `json .`.
+            if i > 0 && !t.space_before {
+                let shown = match &t.tok {
+                    Tok::Dot => "<.>".to_string(),
+                    _ => format!("{:?}", &self.src[t.pos..t.end]),
+                };
+                return Err(self.err(t.pos, &format!("unexpected {shown} in operand")));
+            }
             let (mut kind, mut end_idx) = match &t.tok {
                 Tok::Dot => (ArgKind::Dot, i + 1),
                 Tok::Field(f) => (ArgKind::Field(vec![f.clone()]), i + 1),
@@ -516,10 +595,14 @@ impl Parser<'_> {
                     (ArgKind::Sub(Box::new(inner), Vec::new()), close + 1)
                 }
                 other => {
-                    return Err(self.err(t.pos, &format!("unexpected {} in command", describe(other))));
+                    return Err(
+                        self.err(t.pos, &format!("unexpected {} in command", describe(other)))
+                    );
                 }
             };
-            // Fields chained without a space: `.A.B`, `$x.A`, `(pipe).A`.
+            // Fields chained without a space: `.A.B`, `$x.A`, `(pipe).A`. Go places the chain
+            // at its second element (errors say `:1:9` for `{{.Config.Foo}}`).
+            let mut pos = t.pos;
             while let Some(next) = tokens.get(end_idx) {
                 let Tok::Field(f) = &next.tok else { break };
                 if next.space_before {
@@ -531,10 +614,17 @@ impl Parser<'_> {
                     }
                     _ => return Err(self.err(next.pos, "unexpected . after term")),
                 }
+                if pos == t.pos {
+                    pos = next.pos;
+                }
                 end_idx += 1;
             }
             let end = tokens[end_idx - 1].end;
-            args.push(Arg { pos: t.pos, text: self.src[t.pos..end].to_string(), kind });
+            args.push(Arg {
+                pos,
+                text: self.src[t.pos..end].to_string(),
+                kind,
+            });
             i = end_idx;
         }
         Ok(Cmd { args })

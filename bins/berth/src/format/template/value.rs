@@ -41,11 +41,21 @@ pub enum MapKind {
 
 impl Map {
     pub fn new(kind: MapKind) -> Map {
-        Map { kind, entries: Vec::new() }
+        Map {
+            kind,
+            entries: Vec::new(),
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    pub fn get_ignore_case(&self, key: &str) -> Option<&Value> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
     }
 
     pub fn insert(&mut self, key: impl Into<String>, value: Value) {
@@ -115,27 +125,6 @@ impl Value {
     /// Decodes JSON text, keeping object keys in their order.
     pub fn from_json(text: &str) -> Result<Value, serde_json::Error> {
         serde_json::from_str(text)
-    }
-
-    /// Converts a `serde_json::Value` (key order as serde_json keeps it).
-    pub fn from_serde(v: &serde_json::Value) -> Value {
-        match v {
-            serde_json::Value::Null => Value::Nil,
-            serde_json::Value::Bool(b) => Value::Bool(*b),
-            serde_json::Value::Number(n) => match n.as_i64() {
-                Some(i) => Value::Int(i),
-                None => match n.as_u64() {
-                    Some(u) => Value::Number(u.to_string()),
-                    None => Value::Float(n.as_f64().unwrap_or_default()),
-                },
-            },
-            serde_json::Value::String(s) => Value::Str(s.clone()),
-            serde_json::Value::Array(a) => Value::List(a.iter().map(Value::from_serde).collect()),
-            serde_json::Value::Object(o) => Value::Map(Map {
-                kind: MapKind::Json,
-                entries: o.iter().map(|(k, v)| (k.clone(), Value::from_serde(v))).collect(),
-            }),
-        }
     }
 
     pub fn as_str(&self) -> Option<&str> {
@@ -336,7 +325,9 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(i64::try_from(v).map(Value::Int).unwrap_or_else(|_| Value::Number(v.to_string())))
+        Ok(i64::try_from(v)
+            .map(Value::Int)
+            .unwrap_or_else(|_| Value::Number(v.to_string())))
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
@@ -375,7 +366,10 @@ mod tests {
     #[test]
     fn json_keeps_key_order() {
         let v = Value::from_json(r#"{"b":1,"a":[true,null,"x"],"c":{"z":1,"y":2}}"#).unwrap();
-        assert_eq!(v.to_json(), r#"{"b":1,"a":[true,null,"x"],"c":{"z":1,"y":2}}"#);
+        assert_eq!(
+            v.to_json(),
+            r#"{"b":1,"a":[true,null,"x"],"c":{"z":1,"y":2}}"#
+        );
         assert_eq!(v.print(), "map[a:[true <nil> x] b:1 c:map[y:2 z:1]]");
     }
 
@@ -384,12 +378,17 @@ mod tests {
         let m = Map::new(MapKind::Context("*formatter.imageContext".into()))
             .with("Tag", "<none>")
             .with("ID", "abc");
-        assert_eq!(Value::Map(m).to_json(), r#"{"ID":"abc","Tag":"\u003cnone\u003e"}"#);
+        assert_eq!(
+            Value::Map(m).to_json(),
+            r#"{"ID":"abc","Tag":"\u003cnone\u003e"}"#
+        );
     }
 
     #[test]
     fn structs_marshal_in_field_order() {
-        let m = Map::new(MapKind::Struct("x".into())).with("B", "<b>").with("A", 1i64);
+        let m = Map::new(MapKind::Struct("x".into()))
+            .with("B", "<b>")
+            .with("A", 1i64);
         assert_eq!(Value::Map(m).to_json(), r#"{"B":"<b>","A":1}"#);
     }
 
