@@ -14,7 +14,7 @@ use crate::client::{Client, Host, cannot_connect, raw};
 use crate::errors::CliError;
 
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
-const DAEMON_LOG: &str = "/run/berth/berthd.log";
+const DEFAULT_EXEC_ROOT: &str = "/run/berth";
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests stream for as long as they need (pulls, loads, events), as with docker.
 const REQUEST_TIMEOUT_SECS: u64 = 24 * 3600;
@@ -52,9 +52,26 @@ pub fn choose_host(
         }
     }
     Ok(HostChoice {
-        url: DEFAULT_HOST.to_string(),
+        url: default_host(),
         explicit: false,
     })
+}
+
+/// berthd's run directory: `BERTH_EXEC_ROOT` (which berthd honours too), else `/run/berth`.
+fn exec_root() -> PathBuf {
+    std::env::var_os("BERTH_EXEC_ROOT")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_EXEC_ROOT))
+}
+
+/// The socket a berthd started without flags listens on.
+fn default_host() -> String {
+    if std::env::var_os("BERTH_EXEC_ROOT").is_some_and(|v| !v.is_empty()) {
+        format!("unix://{}", exec_root().join("berth.sock").display())
+    } else {
+        DEFAULT_HOST.to_string()
+    }
 }
 
 /// Parses `unix:///path` or `tcp://host[:port]` (port 2375 by default).
@@ -171,7 +188,8 @@ async fn start_daemon(host: &Host) -> Result<(), CliError> {
         return Err(cannot_connect(host));
     };
     tracing::debug!(daemon = %exe.display(), "starting the daemon");
-    let log = Path::new(DAEMON_LOG);
+    let log_path = exec_root().join("berthd.log");
+    let log = log_path.as_path();
     if let Some(dir) = log.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -198,7 +216,7 @@ async fn start_daemon(host: &Host) -> Result<(), CliError> {
             return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
-            tracing::debug!("berthd exited early: {status}; see {DAEMON_LOG}");
+            tracing::debug!("berthd exited early: {status}; see {}", log_path.display());
             return Err(cannot_connect(host));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -23,8 +23,8 @@ pub struct Flags {
     /// Root directory of persistent state
     #[arg(long, env = "BERTH_ROOT")]
     pub data_root: Option<PathBuf>,
-    /// Root directory for execution state files
-    #[arg(long)]
+    /// Root directory for execution state files (the default socket and pidfile live here)
+    #[arg(long, env = "BERTH_EXEC_ROOT")]
     pub exec_root: Option<PathBuf>,
     /// Daemon configuration file (dockerd's daemon.json keys that apply)
     #[arg(long)]
@@ -38,7 +38,7 @@ pub struct Flags {
     /// Enable debug mode
     #[arg(short = 'D', long)]
     pub debug: bool,
-    /// Path to use for the daemon PID file
+    /// Path to use for the daemon PID file [default: EXEC_ROOT/berthd.pid]
     #[arg(short = 'p', long)]
     pub pidfile: Option<PathBuf>,
     /// Set key=value labels on the daemon (repeatable)
@@ -110,6 +110,10 @@ impl Settings {
         };
         let mut labels = file.labels.unwrap_or_default();
         labels.extend(flags.labels);
+        let pidfile = flags
+            .pidfile
+            .or(file.pidfile)
+            .unwrap_or_else(|| exec_root.join("berthd.pid"));
         Ok(Settings {
             hosts,
             data_root: flags
@@ -119,7 +123,7 @@ impl Settings {
             exec_root,
             insecure_registries: insecure,
             log_level,
-            pidfile: flags.pidfile.or(file.pidfile),
+            pidfile: Some(pidfile),
             labels,
         })
     }

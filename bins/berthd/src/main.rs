@@ -29,6 +29,25 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run(settings))
 }
 
+/// Writes our PID, refusing to start when the file names a live berthd (as dockerd does).
+fn claim_pidfile(path: &std::path::Path) -> anyhow::Result<()> {
+    if let Ok(old) = std::fs::read_to_string(path)
+        && let Ok(pid) = old.trim().parse::<u32>()
+        && pid != std::process::id()
+        && std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "berthd")
+    {
+        anyhow::bail!(
+            "pid file found, ensure berthd is not running or delete {} (process {pid})",
+            path.display()
+        );
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, std::process::id().to_string())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 fn init_logging(level: &str) {
     let level = match level {
         "fatal" | "panic" => "error",
@@ -49,8 +68,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.exec_root)
         .with_context(|| format!("creating {}", settings.exec_root.display()))?;
     if let Some(pidfile) = &settings.pidfile {
-        std::fs::write(pidfile, std::process::id().to_string())
-            .with_context(|| format!("writing {}", pidfile.display()))?;
+        claim_pidfile(pidfile)?;
     }
     let engine = Engine::open(EngineConfig {
         data_root: settings.data_root.clone(),
