@@ -422,3 +422,31 @@ fn sigkill_mid_pull_then_restart_resumes_and_verifies() {
         std::fs::read(std::path::Path::new(&lowers[lowers.len() - 1]).join("noise.bin")).unwrap();
     assert_eq!(big, noise);
 }
+
+#[test]
+fn all_tags_pulls_every_tag() {
+    let rt = rt();
+    let registry = rt.block_on(TestRegistry::start());
+    let d = Daemon::start();
+    for (tag, body) in [("1.0", &b"one"[..]), ("2.0", b"two"), ("latest", b"three")] {
+        let image = TestImage::builder(Format::Oci)
+            .layer(Compression::Gzip, &[("v", body)])
+            .build();
+        rt.block_on(registry.push_image("team/multi", tag, &image));
+    }
+    let name = format!("{}/team/multi", registry.host());
+    let out = d.docker_ok(&["pull", "--all-tags", &name]);
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {name}")),
+        "{out}"
+    );
+    let tags = d.docker_ok(&["images", "--format", "{{.Tag}}", &name]);
+    let mut tags: Vec<&str> = tags.lines().collect();
+    tags.sort();
+    assert_eq!(
+        tags,
+        ["1.0", "2.0", "latest"],
+        "{}\n{out}",
+        d.docker_ok(&["images"])
+    );
+}

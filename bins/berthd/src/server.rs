@@ -66,6 +66,7 @@ pub async fn version_prefix(mut req: Request, next: Next) -> Response {
         }
     }
     req.extensions_mut().insert(version);
+    tracing::debug!(method = %req.method(), uri = %req.uri(), "request");
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     h.insert("Api-Version", HeaderValue::from_static(API_VERSION));

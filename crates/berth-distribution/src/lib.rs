@@ -12,6 +12,7 @@ mod error;
 pub mod manifest;
 mod platform;
 mod pull;
+mod tags;
 #[cfg(feature = "testutil")]
 pub mod testutil;
 mod transport;

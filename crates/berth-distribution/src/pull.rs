@@ -70,7 +70,7 @@ struct Fetched {
     header_digest: Option<String>,
 }
 
-fn scope_of(r: &Reference) -> String {
+pub(crate) fn scope_of(r: &Reference) -> String {
     format!("repository:{}:pull", r.repository())
 }
 

@@ -104,7 +104,8 @@ pub async fn create(state: State, headers: HeaderMap, q: Query, body: Body) -> A
         None => from.to_string(),
     };
     let reference =
-        Reference::parse_normalized(&name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        // As dockerd: a name without tag or digest pulls every tag.
+        Reference::parse_normalized_name(&name).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let platform = q
         .value("platform")
         .map(berth_engine::images::Platform::parse)

@@ -355,15 +355,17 @@ impl ImageService {
     }
 }
 
-/// `reference=` filter: a pattern against the familiar `name:tag`, or the name alone.
+/// `reference=` filter: a pattern against the familiar `name:tag`, or against the name
+/// alone when the pattern has no tag (a `:` before a `/` is a registry port, not a tag).
 fn reference_matches(pattern: &str, familiar_tag: &str) -> bool {
     if glob_match(pattern, familiar_tag) {
         return true;
     }
+    let pattern_has_tag = pattern
+        .rfind(':')
+        .is_some_and(|i| !pattern[i + 1..].contains('/'));
     match familiar_tag.rsplit_once(':') {
-        Some((name, _)) if !pattern.contains(':') || pattern.ends_with(':') => {
-            glob_match(pattern, name)
-        }
+        Some((name, _)) if !pattern_has_tag => glob_match(pattern, name),
         _ => false,
     }
 }
@@ -379,5 +381,13 @@ mod tests {
         assert!(reference_matches("busybox:lat*", "busybox:latest"));
         assert!(!reference_matches("busybox:1", "busybox:latest"));
         assert!(!reference_matches("alpine", "busybox:latest"));
+        assert!(reference_matches(
+            "127.0.0.1:5000/team/app",
+            "127.0.0.1:5000/team/app:1.0"
+        ));
+        assert!(!reference_matches(
+            "127.0.0.1:5000/team/app:2",
+            "127.0.0.1:5000/team/app:1.0"
+        ));
     }
 }

@@ -69,9 +69,45 @@ impl ImageService {
 
     async fn pull_inner(self: &Arc<Self>, opts: &PullOptions, out: &Progress) -> Result<()> {
         let reference = &opts.reference;
-        if reference.to_string() == builtin::HELLO_WORLD {
-            return self.pull_builtin(reference, out).await;
+        let latest = reference.with_tag("latest")?;
+        if latest.to_string() == builtin::HELLO_WORLD
+            && reference.tag().is_none_or(|t| t == "latest")
+            && reference.digest().is_none()
+        {
+            return self.pull_builtin(&latest, out).await;
         }
+        if reference.tag().is_some() || reference.digest().is_some() {
+            let up_to_date = self.pull_one(reference, opts, out).await?;
+            return out.final_status(up_to_date, &reference.familiar()).await;
+        }
+        // A name alone means every tag (`docker pull --all-tags`).
+        let tags = self
+            .registry
+            .list_tags(reference, opts.credentials.as_ref())
+            .await
+            .map_err(distribution_error)?;
+        if tags.is_empty() {
+            return Err(EngineError::not_found(format!(
+                "no tags found for {}",
+                reference.familiar_name()
+            )));
+        }
+        let mut all_up_to_date = true;
+        for tag in tags {
+            let tagged = reference.with_tag(&tag)?;
+            all_up_to_date &= self.pull_one(&tagged, opts, out).await?;
+        }
+        out.final_status(all_up_to_date, &reference.familiar_name())
+            .await
+    }
+
+    /// Pulls one tag or digest; true when nothing new was needed. Ends with the `Digest:` line.
+    async fn pull_one(
+        self: &Arc<Self>,
+        reference: &Reference,
+        opts: &PullOptions,
+        out: &Progress,
+    ) -> Result<bool> {
         let platform = opts.platform.clone().unwrap_or_else(Platform::host);
         let resolved = self
             .registry
@@ -175,17 +211,7 @@ impl ImageService {
             .image("pull", &reference.familiar(), Some(&reference.familiar()));
         out.send(JsonMessage::status(format!("Digest: {repo_digest}")))
             .await;
-        let status = if up_to_date {
-            "Image is up to date for"
-        } else {
-            "Downloaded newer image for"
-        };
-        out.send(JsonMessage::status(format!(
-            "Status: {status} {}",
-            reference.familiar()
-        )))
-        .await;
-        Ok(())
+        Ok(up_to_date)
     }
 
     fn layer_ready(&self, chain: &Digest) -> Result<bool> {
@@ -408,6 +434,18 @@ pub(super) struct Progress {
 impl Progress {
     pub(super) async fn send(&self, m: JsonMessage) {
         let _ = self.tx.send(Ok(m)).await;
+    }
+
+    /// docker's last line: `Status: Downloaded newer image for NAME` or `… up to date …`.
+    async fn final_status(&self, up_to_date: bool, name: &str) -> Result<()> {
+        let status = if up_to_date {
+            "Image is up to date for"
+        } else {
+            "Downloaded newer image for"
+        };
+        self.send(JsonMessage::status(format!("Status: {status} {name}")))
+            .await;
+        Ok(())
     }
 }
 
