@@ -3,6 +3,7 @@
 
 mod compression;
 mod malicious;
+mod randomized;
 mod tree;
 
 use std::collections::BTreeMap;
