@@ -263,7 +263,7 @@ pub(crate) async fn fetch_token(
             method: Method::POST,
             url: realm.clone(),
             headers,
-            body: Some(body),
+            body: Some(body.into()),
             auth: None,
             insecure_tls,
         };
@@ -282,7 +282,9 @@ pub(crate) async fn fetch_token(
         if let Some(s) = service {
             q.append_pair("service", s);
         }
-        if let Some(s) = scope {
+        // Several scopes (a push that mounts from another repository) are separate
+        // parameters here, as docker sends them; the OAuth2 form above joins them with spaces.
+        for s in scope.into_iter().flat_map(str::split_whitespace) {
             q.append_pair("scope", s);
         }
         if offline {

@@ -12,7 +12,7 @@ use url::Url;
 use crate::auth::{self, Challenge, Credentials};
 use crate::endpoint::{InsecureEntry, api_host, is_loopback, normalize_registry};
 use crate::error::{DistributionError, RegistryMessage};
-use crate::transport::{Call, Transport, read_limited};
+use crate::transport::{Call, Payload, Transport, read_limited};
 
 /// Error bodies are read up to this size; more is dropped.
 const MAX_ERROR_BODY: u64 = 64 * 1024;
@@ -69,6 +69,14 @@ struct AuthKey {
 struct CachedAuth {
     header: HeaderValue,
     expires: Option<Instant>,
+}
+
+/// A request for [`RegistryClient::send_request`].
+pub(crate) struct Req {
+    pub method: Method,
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Option<Payload>,
 }
 
 /// What a failed request was about, to word its error.
@@ -183,7 +191,7 @@ impl RegistryClient {
         }
     }
 
-    /// Sends a request with the credentials the registry asks for: a cached token if there is
+    /// Sends a GET with the credentials the registry asks for: a cached token if there is
     /// one; else anonymously, and on 401 answers the challenge (token or Basic) and retries once.
     pub(crate) async fn send(
         &self,
@@ -194,6 +202,31 @@ impl RegistryClient {
         url: Url,
         headers: HeaderMap,
     ) -> Result<reqwest::Response, DistributionError> {
+        let req = Req {
+            method: Method::GET,
+            url,
+            headers,
+            body: None,
+        };
+        self.send_request(ep, registry, scope, creds, req).await
+    }
+
+    /// [`RegistryClient::send`] for any method, with a body that is sent again on the retry.
+    /// `scope` may hold several scopes separated by spaces.
+    pub(crate) async fn send_request(
+        &self,
+        ep: &Endpoint,
+        registry: &str,
+        scope: &str,
+        creds: Option<&Credentials>,
+        req: Req,
+    ) -> Result<reqwest::Response, DistributionError> {
+        let Req {
+            method,
+            url,
+            headers,
+            body,
+        } = req;
         let key = AuthKey {
             registry: registry.to_string(),
             scope: scope.to_string(),
@@ -221,10 +254,10 @@ impl RegistryClient {
         loop {
             let call = Call {
                 registry,
-                method: Method::GET,
+                method: method.clone(),
                 url: url.clone(),
                 headers: headers.clone(),
-                body: None,
+                body: body.clone(),
                 auth: auth.as_ref(),
                 insecure_tls: ep.insecure_tls,
             };

@@ -35,6 +35,10 @@ pub enum DistributionError {
     /// The registry or its token server refused the credentials.
     #[error("unauthorized: {message}")]
     Unauthorized { registry: String, message: String },
+    /// A push the registry refused: docker's `denied: requested access to the resource is
+    /// denied`, or the registry's own words.
+    #[error("{message}")]
+    Denied { registry: String, message: String },
     #[error("access to {name} denied by registry {registry}: {cause}")]
     Forbidden {
         registry: String,
@@ -87,6 +91,9 @@ pub enum DistributionError {
     Protocol { what: String, reason: String },
     #[error("creating http client: {0}")]
     Client(String),
+    /// Reading what is to be uploaded failed on this side.
+    #[error("reading {what}: {cause}")]
+    Local { what: String, cause: String },
 }
 
 impl DistributionError {
@@ -99,7 +106,7 @@ impl DistributionError {
             | E::PullAccessDenied { .. }
             | E::NoMatchingManifest { .. } => ErrorKind::NotFound,
             E::Unauthorized { .. } => ErrorKind::Unauthorized,
-            E::Forbidden { .. } => ErrorKind::Forbidden,
+            E::Forbidden { .. } | E::Denied { .. } => ErrorKind::Forbidden,
             E::Status { status, .. } => match *status {
                 401 => ErrorKind::Unauthorized,
                 403 => ErrorKind::Forbidden,
@@ -114,7 +121,9 @@ impl DistributionError {
             | E::TooLarge { .. }
             | E::InvalidPlatform { .. }
             | E::InvalidConfig(_) => ErrorKind::InvalidArgument,
-            E::DigestMismatch { .. } | E::Protocol { .. } | E::Client(_) => ErrorKind::Internal,
+            E::DigestMismatch { .. } | E::Protocol { .. } | E::Client(_) | E::Local { .. } => {
+                ErrorKind::Internal
+            }
         }
     }
 

@@ -1,9 +1,11 @@
-//! Registry client: the Docker registry v2 / OCI Distribution protocol, as `berth pull` and
-//! `berth login` use it.
+//! Registry client: the Docker registry v2 / OCI Distribution protocol, as `berth pull`,
+//! `berth push` and `berth login` use it.
 //!
 //! [`RegistryClient::resolve`] turns a reference into one image manifest for a platform,
 //! [`RegistryClient::fetch_blob`] streams (and resumes) blobs, [`RegistryClient::login`]
-//! checks credentials. Errors carry an [`ErrorKind`] for the daemon's status mapping.
+//! checks credentials; [`RegistryClient::blob_exists`], [`RegistryClient::mount_blob`],
+//! [`RegistryClient::upload_blob`] and [`RegistryClient::put_manifest`] push. Errors carry an
+//! [`ErrorKind`] for the daemon's status mapping.
 
 mod auth;
 mod client;
@@ -12,6 +14,7 @@ mod error;
 pub mod manifest;
 mod platform;
 mod pull;
+mod push;
 mod tags;
 #[cfg(feature = "testutil")]
 pub mod testutil;
@@ -23,6 +26,10 @@ pub use error::{DistributionError, ErrorKind};
 pub use manifest::{Descriptor, media_types};
 pub use platform::Platform;
 pub use pull::{BlobStream, MAX_MANIFEST_SIZE, MAX_SMALL_BLOB_SIZE, ResolvedImage};
+pub use push::{
+    BlobUpload, CHUNKED_UPLOAD_THRESHOLD, MountOutcome, UPLOAD_CHUNK_SIZE, UploadProgress,
+    UploadSession,
+};
 
 #[cfg(test)]
 mod tests {
@@ -45,5 +52,21 @@ mod tests {
         send(c.fetch_blob(r, d, 0, Some(cr)));
         send(c.fetch_blob_bytes(r, d, None));
         send(c.login("docker.io", cr));
+        send(c.blob_exists(r, d, Some(cr)));
+        send(c.mount_blob(r, d, "team/app", Some(cr)));
+        let upload = BlobUpload {
+            digest: *d,
+            size: 0,
+            path: std::path::Path::new("/dev/null"),
+            session: None,
+        };
+        send(c.upload_blob(r, upload, Some(cr), None));
+        send(c.put_manifest(
+            r,
+            "1",
+            media_types::DOCKER_MANIFEST,
+            bytes::Bytes::new(),
+            None,
+        ));
     }
 }

@@ -1,6 +1,7 @@
 //! HTTP below the protocol: the two reqwest clients, redirects that keep credentials on the
 //! registry's origin, bounded body reads.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -22,13 +23,52 @@ pub(crate) struct Transport {
     insecure: reqwest::Client,
 }
 
+/// Told how many bytes of a request body have gone out so far.
+pub(crate) type SentFn = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// Pieces a body with progress is sent in.
+const BODY_PIECE: usize = 64 * 1024;
+
+/// A request body: bytes that can be sent again (after a redirect or an auth challenge), and
+/// optionally a callback told how far sending got.
+#[derive(Clone)]
+pub(crate) struct Payload {
+    pub bytes: Bytes,
+    pub sent: Option<SentFn>,
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(v: Vec<u8>) -> Payload {
+        Payload {
+            bytes: v.into(),
+            sent: None,
+        }
+    }
+}
+
+impl Payload {
+    fn body(&self) -> reqwest::Body {
+        let Some(sent) = self.sent.clone() else {
+            return reqwest::Body::from(self.bytes.clone());
+        };
+        let bytes = self.bytes.clone();
+        let len = bytes.len();
+        let pieces = (0..len).step_by(BODY_PIECE).map(move |start| {
+            let end = (start + BODY_PIECE).min(len);
+            sent(end as u64);
+            Ok::<_, std::io::Error>(bytes.slice(start..end))
+        });
+        reqwest::Body::wrap_stream(futures::stream::iter(pieces))
+    }
+}
+
 /// One request. `auth` is sent only to the origin of `url`, never to where it redirects.
 pub(crate) struct Call<'a> {
     pub registry: &'a str,
     pub method: Method,
     pub url: Url,
     pub headers: HeaderMap,
-    pub body: Option<Vec<u8>>,
+    pub body: Option<Payload>,
     pub auth: Option<&'a HeaderValue>,
     pub insecure_tls: bool,
 }
@@ -74,7 +114,7 @@ impl Transport {
                 req = req.header(header::AUTHORIZATION, auth.clone());
             }
             if let Some(b) = &body {
-                req = req.body(b.clone());
+                req = req.body(b.body());
             }
             let resp = req
                 .send()

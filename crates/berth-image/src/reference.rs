@@ -123,10 +123,12 @@ impl Reference {
     /// The short name docker shows: `alpine`, `user/app`, `localhost:5000/app`.
     pub fn familiar_name(&self) -> String {
         if self.registry == DEFAULT_REGISTRY {
-            self.repository
-                .strip_prefix(OFFICIAL_PREFIX)
-                .unwrap_or(&self.repository)
-                .to_string()
+            // Only official images (`library/NAME`, no deeper path) lose the prefix, as in
+            // docker: `library/a/b` stays as is, since `a/b` names another repository.
+            match self.repository.strip_prefix(OFFICIAL_PREFIX) {
+                Some(short) if !short.contains('/') => short.to_string(),
+                _ => self.repository.clone(),
+            }
         } else {
             self.name()
         }
@@ -232,8 +234,9 @@ pub(crate) fn valid_path_component(c: &str) -> bool {
 }
 
 fn valid_registry(host: &str) -> bool {
+    // A port follows the last ':' unless that ':' is inside an IPv6 literal's brackets.
     let (host, port) = match host.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || host.starts_with('[') => (h, Some(p)),
+        Some((h, p)) if !host.starts_with('[') || h.ends_with(']') => (h, Some(p)),
         _ => (host, None),
     };
     if let Some(p) = port
@@ -241,8 +244,10 @@ fn valid_registry(host: &str) -> bool {
     {
         return false;
     }
-    if host.starts_with('[') {
-        return host.ends_with(']');
+    if let Some(inner) = host.strip_prefix('[') {
+        return inner.strip_suffix(']').is_some_and(|ip| {
+            !ip.is_empty() && ip.bytes().all(|c| c.is_ascii_hexdigit() || c == b':')
+        });
     }
     !host.is_empty()
         && host.split('.').all(|label| {
@@ -341,6 +346,20 @@ mod tests {
         let long = "a".repeat(300);
         assert!(Reference::parse_normalized(&long).is_err());
         assert!(Reference::parse_normalized(&format!("a:{}", "t".repeat(129))).is_err());
+    }
+
+    #[test]
+    fn ipv6_registries() {
+        assert_eq!(norm("[::1]/app"), "[::1]/app:latest");
+        assert_eq!(norm("[::1]:5000/app:1"), "[::1]:5000/app:1");
+        for bad in ["[zz]:1/app", "[]:1/a", "[fe80::1%eth0]:5000/app"] {
+            assert!(
+                Reference::parse_normalized(bad).is_err(),
+                "{bad:?} accepted"
+            );
+        }
+        let nested = Reference::parse_normalized("docker.io/library/a/b").unwrap();
+        assert_eq!(nested.familiar_name(), "library/a/b");
     }
 
     #[test]

@@ -62,8 +62,14 @@ impl Content {
 pub enum Route {
     /// `GET /v2/`.
     Base,
-    Manifest { repo: String, reference: String },
-    Blob { repo: String, digest: String },
+    Manifest {
+        repo: String,
+        reference: String,
+    },
+    Blob {
+        repo: String,
+        digest: String,
+    },
     Other,
 }
 
@@ -261,14 +267,63 @@ pub fn entries(dir: &std::path::Path) -> Vec<String> {
     }
 }
 
+/// Runs `docker ARGS…` against the daemon with stdin closed; kills it (by its PID) and fails
+/// the test if it takes more than a minute. A daemon that answers a pull with 401 makes the
+/// docker CLI prompt for credentials ("Login prior to pull:") and, without a terminal, hang.
+pub fn docker_within(d: &berth_tests::Daemon, args: &[&str]) -> std::process::Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = d
+        .docker_cmd()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run docker");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let out = String::from_utf8_lossy(&stdout.join().unwrap()).into_owned();
+            panic!("docker {args:?} hung (prompting for credentials?); its output:\n{out}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
 /// Stderr of a failed command; panics if it succeeded or exited with another code than 1.
 pub fn failure(out: &std::process::Output, what: &str) -> String {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.contains("Login prior to"),
+        "{what}: the CLI asked for credentials (the daemon answered 401):\n{stdout}"
+    );
     assert_eq!(
         out.status.code(),
         Some(1),
         "{what} should fail with exit code 1:\nstdout: {}\nstderr: {err}",
         String::from_utf8_lossy(&out.stdout)
     );
+    eprintln!("{what} failed as expected: {}", err.trim_end());
     err
 }

@@ -82,6 +82,9 @@ pub enum Command {
     /// Download an image from a registry
     #[command(override_usage = "[OPTIONS] NAME[:TAG|@DIGEST]")]
     Pull(image::pull::PullArgs),
+    /// Upload an image to a registry
+    #[command(override_usage = "[OPTIONS] NAME[:TAG]")]
+    Push(image::push::PushArgs),
     /// List images
     #[command(override_usage = "[OPTIONS] [REPOSITORY[:TAG]]")]
     Images(image::list::ListArgs),
@@ -132,6 +135,7 @@ pub enum Command {
 pub async fn run(cmd: Command, ctx: &Ctx) -> Result<()> {
     match cmd {
         Command::Pull(a) => image::pull::run(a, ctx).await,
+        Command::Push(a) => image::push::run(a, ctx).await,
         Command::Images(a) => image::list::run(a, ctx).await,
         Command::Image(c) => image::run(c, ctx).await,
         Command::Inspect(a) => inspect::run(a, ctx).await,

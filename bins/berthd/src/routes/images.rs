@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use berth_api::types::AuthConfig;
 use berth_engine::filters::Filters;
-use berth_engine::images::{ImportOptions, ListOptions, PullOptions};
+use berth_engine::images::{ImportOptions, ListOptions, PullOptions, PushOptions};
 use berth_image::Reference;
 use futures::TryStreamExt;
 
@@ -173,10 +173,12 @@ pub async fn get_named(
 
 pub async fn post_named(
     state: State,
+    headers: HeaderMap,
     q: Query,
     axum::extract::Path(rest): axum::extract::Path<String>,
 ) -> ApiResult<Response> {
-    match split_action(&rest, &["tag"]) {
+    match split_action(&rest, &["tag", "push"]) {
+        Some((name, "push")) => push(state, &headers, &q, &name).await,
         Some((name, "tag")) => {
             let repo = q
                 .value("repo")
@@ -186,6 +188,24 @@ pub async fn post_named(
         }
         _ => Ok(page_not_found("POST", &rest)),
     }
+}
+
+/// `POST /images/{name}/push?tag=`: the tag given, or every tag of NAME when `tag` is empty
+/// (as dockerd: a tag in NAME itself counts when the query has none).
+async fn push(state: State, headers: &HeaderMap, q: &Query, name: &str) -> ApiResult<Response> {
+    let mut reference =
+        Reference::parse_normalized_name(name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if let Some(tag) = q.value("tag").filter(|t| !t.is_empty()) {
+        reference = reference
+            .with_tag(tag)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    let credentials = registry_auth(headers)?.map(|a| berth_engine::images::credentials_from(&a));
+    let rx = state.0.images().push(PushOptions {
+        reference,
+        credentials,
+    });
+    Ok(progress_response(rx).await)
 }
 
 pub async fn delete_named(

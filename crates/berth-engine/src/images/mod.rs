@@ -4,6 +4,7 @@ mod archive;
 mod changes;
 mod login;
 mod pull;
+mod push;
 mod remove;
 mod unpack;
 
@@ -25,6 +26,7 @@ pub use archive::{ImportOptions, ImportSource};
 pub use berth_distribution::Platform;
 pub use login::credentials_from;
 pub use pull::PullOptions;
+pub use push::PushOptions;
 
 pub struct ImageService {
     store: Arc<ImageStore>,

@@ -54,12 +54,25 @@ pub type PullStream = mpsc::Receiver<Result<JsonMessage>>;
 impl ImageService {
     /// Starts a pull and returns its progress messages. The first item is an error when
     /// the pull failed before anything happened (so the API can answer with a status code).
-    pub fn pull(self: &Arc<Self>, opts: PullOptions) -> PullStream {
+    pub fn pull(self: &Arc<Self>, mut opts: PullOptions) -> PullStream {
+        // An auth object without any credential (clients send `{"serveraddress": …}` when
+        // nothing is stored) is an anonymous pull.
+        opts.credentials = opts.credentials.filter(|c| {
+            !c.username.is_empty()
+                || !c.password.is_empty()
+                || c.identity_token.is_some()
+                || c.registry_token.is_some()
+        });
         let (tx, rx) = mpsc::channel(256);
         let this = self.clone();
         tokio::spawn(async move {
             let out = Progress { tx: tx.clone() };
-            if let Err(e) = this.pull_inner(&opts, &out).await {
+            if let Err(mut e) = this.pull_inner(&opts, &out).await {
+                // Never 401 for a pull (dockerd does not either): the docker CLI answers 401 by
+                // prompting for credentials, and without a terminal waits forever.
+                if e.kind == ErrorKind::Unauthorized {
+                    e.kind = ErrorKind::Forbidden;
+                }
                 tracing::warn!(reference = %opts.reference, error = %e, "pull failed");
                 let _ = tx.send(Err(e)).await;
             }
@@ -328,7 +341,16 @@ impl ImageService {
         let total = Some(job.new.blob_size);
         let mut last = Instant::now() - PROGRESS_INTERVAL;
         while let Some(chunk) = blob.stream.next().await {
-            let chunk = chunk.map_err(distribution_error)?;
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                // The bytes are known to be wrong: keeping them would make the next attempt
+                // resume after them and fail again.
+                Err(e @ berth_distribution::DistributionError::DigestMismatch { .. }) => {
+                    ingest.abort();
+                    return Err(distribution_error(e));
+                }
+                Err(e) => return Err(distribution_error(e)),
+            };
             if ingest.offset() + chunk.len() as u64 > job.new.blob_size {
                 ingest.abort();
                 return Err(EngineError::invalid(format!(

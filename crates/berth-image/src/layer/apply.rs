@@ -601,7 +601,8 @@ fn pax_time(value: &[u8]) -> Option<(i64, i64)> {
         nanos = nanos * 10 + frac.as_bytes().get(i).map_or(0, |d| i64::from(d - b'0'));
     }
     if whole.starts_with('-') && nanos > 0 {
-        return Some((secs - 1, 1_000_000_000 - nanos));
+        // saturating: a time of i64::MIN and a fraction is clamped later like any other.
+        return Some((secs.saturating_sub(1), 1_000_000_000 - nanos));
     }
     Some((secs, nanos))
 }

@@ -1,4 +1,4 @@
-//! `berth image …` and the top-level shortcuts (`images`, `pull`, `rmi`, …).
+//! `berth image …` and the top-level shortcuts (`images`, `pull`, `push`, `rmi`, …).
 
 pub mod history;
 pub mod import;
@@ -7,6 +7,7 @@ pub mod list;
 pub mod load;
 pub mod prune;
 pub mod pull;
+pub mod push;
 pub mod remove;
 pub mod save;
 pub mod tag;
@@ -41,6 +42,9 @@ pub enum ImageCommand {
     /// Download an image from a registry
     #[command(override_usage = "[OPTIONS] NAME[:TAG|@DIGEST]")]
     Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    #[command(override_usage = "[OPTIONS] NAME[:TAG]")]
+    Push(push::PushArgs),
     /// Remove one or more images
     #[command(
         override_usage = "[OPTIONS] IMAGE [IMAGE...]",
@@ -65,6 +69,7 @@ pub async fn run(cmd: ImageCommand, ctx: &Ctx) -> Result<()> {
         ImageCommand::Ls(a) => list::run(a, ctx).await,
         ImageCommand::Prune(a) => prune::run(a, ctx).await,
         ImageCommand::Pull(a) => pull::run(a, ctx).await,
+        ImageCommand::Push(a) => push::run(a, ctx).await,
         ImageCommand::Rm(a) => remove::run(a, ctx).await,
         ImageCommand::Save(a) => save::run(a, ctx).await,
         ImageCommand::Tag(a) => tag::run(a, ctx).await,

@@ -9,6 +9,8 @@
 //! `BERTH_FUZZ_CASES` sets how many cases run (otherwise about two seconds' worth, at most
 //! [`DEFAULT_CASES`]). A failure prints the case's seed: `BERTH_FUZZ_SEED=<it>
 //! BERTH_FUZZ_CASES=1` replays exactly that stream, since case 0 uses the run seed itself.
+//! `BERTH_FUZZ_VERBOSE=1` prints why each refused layer was refused (to tune the grammar: about
+//! a third of the layers should apply fully).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -107,6 +109,9 @@ const XATTR_KEYS: &[&str] = &[
     "SCHILY.xattr.trusted.overlay.opaque",
     "SCHILY.xattr.trusted.overlay.redirect",
     "SCHILY.xattr.trusted.berth",
+];
+/// Xattrs the kernel may refuse (bad names, namespaces, or values), drawn in wild cases.
+const ODD_XATTR_KEYS: &[&str] = &[
     "SCHILY.xattr.security.capability",
     "SCHILY.xattr.system.posix_acl_access",
     "SCHILY.xattr.",
@@ -121,32 +126,41 @@ const PAX_TIMES: &[&str] = &[
     "9223372036854775807.999999999",
     "-9223372036854775808",
     "-0.000000001",
-    "18446744073709551616",
-    "1e9",
-    "x",
-    "",
-    ".",
-    "-",
+    "+12",
+    PAX_TIME_OVERFLOW,
 ];
+/// The most negative PAX time with a fraction: `pax_time` subtracts one from the seconds and
+/// overflows (a panic in debug builds). Drawn only once that is fixed, see
+/// [`pax_time_at_i64_min_with_a_fraction_does_not_panic`].
+const PAX_TIME_OVERFLOW: &str = "-9223372036854775808.5";
+const PAX_TIME_OVERFLOW_FIXED: bool = true;
+/// PAX times apply refuses, drawn rarely.
+const BAD_PAX_TIMES: &[&str] = &["18446744073709551616", "1e9", "x", "", ".", "-", "1.-5"];
 
 const MODES: &[u32] = &[
-    0o644, 0o755, 0o777, 0o7777, 0o4755, 0o2755, 0o1777, 0o000, 0o7_777_777,
+    0o644,
+    0o755,
+    0o777,
+    0o7777,
+    0o4755,
+    0o2755,
+    0o1777,
+    0o000,
+    0o7_777_777,
 ];
 
-const IDS: &[u64] = &[
-    0,
-    0,
-    1,
-    1000,
-    65534,
-    2_097_151,
-    2_097_152,
-    4_294_967_294,
-    4_294_967_295,
-    1 << 40,
-];
+const IDS: &[u64] = &[0, 0, 0, 1, 1000, 65534, 2_097_151, 2_097_152, 4_294_967_294];
+/// Ids apply refuses (`-1` and past 32 bits), drawn rarely.
+const BAD_IDS: &[u64] = &[4_294_967_295, 1 << 40];
 
-const DEVICES: &[(u32, u32)] = &[(0, 0), (0, 0), (1, 3), (1, 11), (8, 0), (2_097_151, 2_097_151)];
+const DEVICES: &[(u32, u32)] = &[
+    (0, 0),
+    (0, 0),
+    (1, 3),
+    (1, 11),
+    (8, 0),
+    (2_097_151, 2_097_151),
+];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Format {
@@ -158,6 +172,10 @@ enum Format {
 /// Builds one random tar stream for a case.
 struct Gen {
     rng: Rng,
+    /// Half the cases are wild: corrupt headers, truncated streams, bad ids and times, odd
+    /// entry types. The others are tame, so that most of them apply fully and build deep
+    /// trees of symlinks, hardlinks and replaced directories.
+    wild: bool,
     marker: String,
     /// Absolute link targets: the host root, the marker there, the sentinel and the temp dir.
     abs_targets: Vec<Vec<u8>>,
@@ -169,16 +187,21 @@ struct Gen {
 }
 
 impl Gen {
+    /// `true` with the given chance in wild cases, never in tame ones.
+    fn rare(&mut self, percent: u64) -> bool {
+        self.wild && self.rng.chance(percent)
+    }
+
     fn component(&mut self) -> Vec<u8> {
-        match self.rng.below(24) {
-            0 => self.marker.clone().into_bytes(),
-            1 => format!(".wh.{}", self.marker).into_bytes(),
-            2 => {
+        match self.rng.below(48) {
+            0 | 1 => self.marker.clone().into_bytes(),
+            2 => format!(".wh.{}", self.marker).into_bytes(),
+            3 => {
                 // Around NAME_MAX, and past it (ENAMETOOLONG).
                 let len = *self.rng.pick(&[99, 100, 101, 155, 254, 255, 256, 300]);
                 vec![b'l'; len]
             }
-            3 => {
+            4 | 5 => {
                 // Odd bytes, anything but NUL and `/`.
                 let len = 1 + self.rng.below(6);
                 (0..len)
@@ -192,12 +215,28 @@ impl Gen {
         }
     }
 
-    fn path(&mut self) -> Vec<u8> {
+    /// A component; unless `hostile`, not a `..` that climbs above the root from `depth`,
+    /// nor a whiteout of `.` or `..`.
+    fn component_with(&mut self, hostile: bool, depth: usize) -> Vec<u8> {
+        loop {
+            let c = self.component();
+            let bad_whiteout = matches!(&c[..], b".wh." | b".wh.." | b".wh...");
+            if hostile || !(c == b".." && depth == 0 || bad_whiteout) {
+                return c;
+            }
+        }
+    }
+
+    /// A path of 1 to 4 components. Most are lexically valid (their `..` never climb above
+    /// the root and their whiteouts name something), so that layers get far enough to
+    /// build trees of symlinks and directories; with `hostile`, anything goes.
+    fn path_with(&mut self, hostile: bool) -> Vec<u8> {
         if !self.used.is_empty() && self.rng.chance(30) {
             let mut p = self.rng.pick(&self.used).clone();
             if self.rng.chance(40) {
                 p.push(b'/');
-                p.extend(self.component());
+                let c = self.component_with(hostile, 1);
+                p.extend(c);
             }
             return p;
         }
@@ -214,11 +253,18 @@ impl Gen {
             p.extend_from_slice(b"./");
         }
         let n = 1 + self.rng.below(4);
+        let mut depth = 0usize;
         for i in 0..n {
             if i > 0 {
                 p.push(b'/');
             }
-            p.extend(self.component());
+            let c = self.component_with(hostile, depth);
+            match &c[..] {
+                b".." => depth = depth.saturating_sub(1),
+                b"." | b"" => {}
+                _ => depth += 1,
+            }
+            p.extend(c);
         }
         if self.rng.chance(15) {
             p.push(b'/');
@@ -226,9 +272,19 @@ impl Gen {
         p
     }
 
-    fn link_target(&mut self) -> Vec<u8> {
+    fn path(&mut self) -> Vec<u8> {
+        let hostile = if self.wild {
+            self.rng.chance(12)
+        } else {
+            self.rng.chance(3)
+        };
+        self.path_with(hostile)
+    }
+
+    /// A symlink target (never checked, so anything goes) or a hardlink target.
+    fn link_target(&mut self, hostile: bool) -> Vec<u8> {
         match self.rng.below(20) {
-            0..=6 => self.path(),
+            0..=6 => self.path_with(hostile),
             7..=12 => {
                 let mut t = self.rng.pick(&self.abs_targets).clone();
                 if self.rng.chance(40) {
@@ -248,27 +304,65 @@ impl Gen {
     fn pax_record(&mut self) -> (Vec<u8>, Vec<u8>) {
         let (key, value): (&str, Vec<u8>) = match self.rng.below(12) {
             0..=3 => {
-                let key = *self.rng.pick(XATTR_KEYS);
+                let keys = if self.rare(30) {
+                    ODD_XATTR_KEYS
+                } else {
+                    XATTR_KEYS
+                };
+                let key = *self.rng.pick(keys);
                 let len = *self.rng.pick(&[0, 1, 4, 20, 300]);
-                let value = if key.ends_with("opaque") {
+                let mut value = if key.ends_with("opaque") {
                     b"y".to_vec()
                 } else {
                     self.rng.bytes(len)
                 };
+                // The tar crate splits PAX records at newlines whatever their length says, so a
+                // value holding one fails the whole layer ("malformed pax extension"): keep
+                // that to wild cases.
+                if !self.rare(20) {
+                    value
+                        .iter_mut()
+                        .filter(|b| **b == b'\n')
+                        .for_each(|b| *b = b'n');
+                }
                 (key, value)
             }
-            4 | 5 => ("mtime", self.rng.pick(PAX_TIMES).as_bytes().to_vec()),
-            6 => ("atime", self.rng.pick(PAX_TIMES).as_bytes().to_vec()),
+            4..=6 => {
+                let key = if self.rng.chance(60) {
+                    "mtime"
+                } else {
+                    "atime"
+                };
+                let times = if self.rare(10) {
+                    BAD_PAX_TIMES
+                } else {
+                    PAX_TIMES
+                };
+                let mut time = *self.rng.pick(times);
+                if time == PAX_TIME_OVERFLOW && !PAX_TIME_OVERFLOW_FIXED {
+                    time = "-1.5";
+                }
+                (key, time.as_bytes().to_vec())
+            }
             7 => ("path", self.path()),
-            8 => ("linkpath", self.link_target()),
-            9 => (
+            8 => ("linkpath", self.link_target(true)),
+            9 if self.rare(20) => (
                 "size",
                 self.rng
                     .pick(&["0", "10", "513", "99999999999", "-1", "x"])
                     .as_bytes()
                     .to_vec(),
             ),
-            10 => ("uid", b"4294967295".to_vec()),
+            10 => {
+                let key = if self.rng.chance(50) { "uid" } else { "gid" };
+                let ids: &[&str] = if self.rare(20) {
+                    &["4294967295", "99999999999", "x", "-1"]
+                } else {
+                    &["0", "1", "65534", "4294967294"]
+                };
+                let id = *self.rng.pick(ids);
+                (key, id.as_bytes().to_vec())
+            }
             _ => ("comment", self.rng.bytes(8)),
         };
         (key.as_bytes().to_vec(), value)
@@ -291,7 +385,7 @@ impl Gen {
             data.extend_from_slice(value);
             data.push(b'\n');
         }
-        if self.rng.chance(3) {
+        if self.rare(2) {
             // A malformed record.
             data.extend(self.rng.bytes(12));
         }
@@ -319,12 +413,12 @@ impl Gen {
     /// Appends a header (checksummed here, then maybe corrupted) and padded data.
     fn raw(&mut self, mut header: Header, data: &[u8]) {
         header.set_size(data.len() as u64);
-        let flip_before = self.rng.chance(6);
+        let flip_before = self.rare(6);
         if flip_before {
             self.flip(header.as_mut_bytes());
         }
         header.set_cksum();
-        if !flip_before && self.rng.chance(2) {
+        if !flip_before && self.rare(2) {
             self.flip(header.as_mut_bytes());
         }
         self.headers.push(self.out.len());
@@ -342,7 +436,9 @@ impl Gen {
     }
 
     fn entry(&mut self) {
-        let format = *self.rng.pick(&[Format::Ustar, Format::Ustar, Format::Gnu, Format::Old]);
+        let format = *self
+            .rng
+            .pick(&[Format::Ustar, Format::Ustar, Format::Gnu, Format::Old]);
         let mut header = match format {
             Format::Ustar => Header::new_ustar(),
             Format::Gnu => Header::new_gnu(),
@@ -351,9 +447,12 @@ impl Gen {
         let mut name = self.path();
         let mut link = Vec::new();
         let mut data = Vec::new();
-        let kind = match self.rng.below(30) {
+        let kind = match self.rng.below(31) {
             0..=8 => {
-                data = { let n = self.rng.below(700); self.rng.bytes(n) };
+                data = {
+                    let n = self.rng.below(700);
+                    self.rng.bytes(n)
+                };
                 EntryType::Regular
             }
             9 => {
@@ -365,30 +464,45 @@ impl Gen {
             }
             10..=14 => EntryType::Directory,
             15..=19 => {
-                link = self.link_target();
+                link = self.link_target(true);
                 EntryType::Symlink
             }
             20..=23 => {
-                link = self.link_target();
+                let hostile = if self.wild {
+                    self.rng.chance(15)
+                } else {
+                    self.rng.chance(3)
+                };
+                link = if !self.used.is_empty() && self.rng.chance(60) {
+                    self.rng.pick(&self.used).clone()
+                } else {
+                    self.link_target(hostile)
+                };
                 EntryType::Link
             }
             24 => EntryType::Fifo,
             25 => EntryType::Char,
             26 => EntryType::Block,
-            27 => EntryType::Continuous,
-            28 => EntryType::GNUSparse,
-            _ => EntryType::new(*self.rng.pick(b"VMNKLAgx\x01Z")),
+            27 | 28 => EntryType::Continuous,
+            29 if self.wild => EntryType::GNUSparse,
+            _ if self.wild => EntryType::new(*self.rng.pick(b"VMNKLAgx\x01Z")),
+            _ => EntryType::Regular,
         };
         if !matches!(kind, EntryType::Regular) && self.rng.chance(10) {
-            data = { let n = self.rng.below(600); self.rng.bytes(n) };
+            data = {
+                let n = self.rng.below(600);
+                self.rng.bytes(n)
+            };
         }
         header.set_entry_type(kind);
         header.set_mode(match self.rng.below(4) {
             0 => (self.rng.next() & 0o7_777_777) as u32,
             _ => *self.rng.pick(MODES),
         });
-        header.set_uid(*self.rng.pick(IDS));
-        header.set_gid(*self.rng.pick(IDS));
+        for set in [Header::set_uid, Header::set_gid] {
+            let ids = if self.rare(1) { BAD_IDS } else { IDS };
+            set(&mut header, *self.rng.pick(ids));
+        }
         header.set_mtime(match self.rng.below(6) {
             0 => 0,
             1 => 1 << 33,
@@ -416,8 +530,7 @@ impl Gen {
         if name_in_pax && format != Format::Gnu {
             records.push((b"path".to_vec(), name.clone()));
         }
-        if (link.len() > 100 && format != Format::Gnu) || (!link.is_empty() && self.rng.chance(5))
-        {
+        if (link.len() > 100 && format != Format::Gnu) || (!link.is_empty() && self.rng.chance(5)) {
             records.push((b"linkpath".to_vec(), link.clone()));
         }
         if self.rng.chance(3) {
@@ -437,23 +550,28 @@ impl Gen {
         }
         let header_name: &[u8] = if name.len() <= 100 {
             &name
-        } else if format == Format::Ustar && self.rng.chance(50) && set_prefix(&mut header, &name)
-        {
+        } else if format == Format::Ustar && self.rng.chance(50) && set_prefix(&mut header, &name) {
             // Split into the ustar prefix field instead.
             &[]
         } else {
             b"decoy"
         };
         set_name(&mut header, header_name);
-        let header_link = if link.len() <= 100 { &link[..] } else { b"decoy" };
+        let header_link = if link.len() <= 100 {
+            &link[..]
+        } else {
+            b"decoy"
+        };
         header.as_old_mut().linkname[..header_link.len()].copy_from_slice(header_link);
         self.raw(header, &data);
 
         let mut used = name;
-        while used.len() > 1 && used.ends_with(b"/") {
+        while used.ends_with(b"/") {
             used.pop();
         }
-        self.used.push(used);
+        if !matches!(&used[..], b"" | b"." | b"./" | b"/.") {
+            self.used.push(used);
+        }
     }
 
     fn stream(mut self) -> Vec<u8> {
@@ -461,21 +579,21 @@ impl Gen {
             self.entry();
         }
         match self.rng.below(10) {
-            0 => {}                                         // no end-of-archive marker
+            0 => {}                                        // no end-of-archive marker
             1 => self.out.resize(self.out.len() + 512, 0), // one zero block
             _ => self.out.resize(self.out.len() + 1024, 0),
         }
-        if self.rng.chance(5) {
+        if self.rare(10) {
             self.out.extend(self.rng.bytes(700)); // junk after the end
         }
-        if self.rng.chance(8) {
+        if self.rare(16) {
             // Flip bytes anywhere, checksums left stale.
             for _ in 0..1 + self.rng.below(4) {
                 let i = self.rng.below(self.out.len());
                 self.out[i] ^= 1 + self.rng.below(255) as u8;
             }
         }
-        if self.rng.chance(10) {
+        if self.rare(20) {
             // Truncate: anywhere, or just inside a header.
             let cut = if self.rng.chance(50) {
                 self.rng.below(self.out.len() + 1)
@@ -557,8 +675,10 @@ impl Case {
         let abs = |p: &Path| p.as_os_str().as_bytes().to_vec();
         let outside = self.tmp.join("outside");
         let temp = std::env::temp_dir();
+        let mut rng = Rng::new(seed);
         Gen {
-            rng: Rng::new(seed),
+            wild: rng.chance(50),
+            rng,
             marker: self.marker.clone(),
             abs_targets: vec![
                 b"/".to_vec(),
@@ -654,7 +774,12 @@ fn run_case(seed: u64, outcomes: &mut Outcomes) {
             outcomes.ok += 1;
             outcomes.entries += stats.entries;
         }
-        Ok(Err(_)) => outcomes.err += 1,
+        Ok(Err(e)) => {
+            outcomes.err += 1;
+            if std::env::var_os("BERTH_FUZZ_VERBOSE").is_some() {
+                eprintln!("ERR {}", error_kind(e));
+            }
+        }
         Err(_) => failures.push("apply_layer panicked".to_string()),
     }
     if before != after {
@@ -662,14 +787,7 @@ fn run_case(seed: u64, outcomes: &mut Outcomes) {
             .keys()
             .chain(after.keys())
             .filter(|k| before.get(*k) != after.get(*k))
-            .map(|k| {
-                format!(
-                    "{}: {:?} -> {:?}",
-                    k.display(),
-                    before.get(k),
-                    after.get(k)
-                )
-            })
+            .map(|k| format!("{}: {:?} -> {:?}", k.display(), before.get(k), after.get(k)))
             .collect();
         failures.push(format!(
             "changed outside the layer:\n  {}",
@@ -700,6 +818,16 @@ fn run_case(seed: u64, outcomes: &mut Outcomes) {
         failures.join("\n"),
         saved.display(),
     );
+}
+
+fn error_kind(e: &LayerError) -> String {
+    match e {
+        LayerError::UnsafePath { reason, .. } => format!("unsafe: {reason}"),
+        LayerError::Io { op, source, .. } => format!("io: {op}: {source}"),
+        LayerError::Tar(e) => format!("tar: {e}"),
+        LayerError::Header { source, path } => format!("header: {source} {path:?}"),
+        LayerError::UnsupportedEntry { typeflag, .. } => format!("unsupported {typeflag}"),
+    }
 }
 
 #[test]
@@ -750,4 +878,61 @@ fn generator_is_deterministic() {
     };
     assert_eq!(stream(42), stream(42));
     assert_ne!(stream(42), stream(43));
+}
+
+// Regressions found by this generator and by `fuzz/` (cargo-fuzz), minimized.
+
+/// `pax_time("-9223372036854775808.5")` computes `i64::MIN - 1` (apply.rs, `pax_time`), which
+/// panics with overflow checks on (debug builds, the test profile, cargo-fuzz) and wraps to
+/// `i64::MAX` without them. Go wraps the same way and Docker then clamps to the epoch, so
+/// `saturating_sub(1)` there (which `bound` turns into the epoch) is the fix.
+#[test]
+fn pax_time_at_i64_min_with_a_fraction_does_not_panic() {
+    if !is_root() {
+        return;
+    }
+    for key in ["mtime", "atime"] {
+        let sandbox = Sandbox::new();
+        let tar = Tar::new()
+            .pax(&[(key, PAX_TIME_OVERFLOW.as_bytes())])
+            .file("f", b"x")
+            .bytes();
+        let result = panic::catch_unwind(AssertUnwindSafe(|| sandbox.apply(&tar)));
+        let result = result.unwrap_or_else(|_| panic!("{key}={PAX_TIME_OVERFLOW} panicked"));
+        result.unwrap();
+        // Out of Go's range: the epoch, as Docker and containerd give it. (An out-of-range
+        // atime loses to the header's mtime: atime is the later of the two.)
+        let expected_mtime = if key == "mtime" {
+            0
+        } else {
+            lstat(&sandbox.dest.join("f")).mtime()
+        };
+        assert_eq!(
+            lstat(&sandbox.dest.join("f")).mtime(),
+            expected_mtime,
+            "{key}"
+        );
+        if key == "mtime" {
+            assert_eq!(
+                lstat(&sandbox.dest.join("f")).atime(),
+                0,
+                "atime follows the clamped mtime"
+            );
+        }
+    }
+}
+
+/// Found by `fuzz/` `reference_parse`: the familiar form of `docker.io/library/a/b` is `a/b`
+/// (reference.rs, `familiar_name` strips `library/` unconditionally), and `a/b` is
+/// `docker.io/a/b`, another repository. Docker's `familiarizeName` strips `library/` only when
+/// no `/` follows, so the fix is to strip it only from single-component remainders.
+#[test]
+fn familiar_name_keeps_library_for_nested_paths() {
+    use crate::reference::Reference;
+    let r = Reference::parse_normalized("docker.io/library/a/b").unwrap();
+    assert_eq!(r.familiar_name(), "library/a/b");
+    assert_eq!(Reference::parse_normalized(&r.familiar()).unwrap(), r);
+    // Single-component official images keep their short form.
+    let alpine = Reference::parse_normalized("docker.io/library/alpine").unwrap();
+    assert_eq!(alpine.familiar(), "alpine:latest");
 }

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# bench/registry: berth-registry against Debian's docker-registry (CNCF distribution 2.8) on
+# the same machine and disk, in one run. For 1, 8 and 64 concurrent clients: push of a
+# ~512 MB image (64 layers of 8 MB) and pull of all its blobs; then manifest GET p50/p99
+# with 200 concurrent clients. Both registries run without auth, on plain HTTP, on 127.0.0.1.
+# Usage: bench/registry.sh   (BENCH_LAYERS, BENCH_LAYER_SIZE, BENCH_CLIENTS to change sizes)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+layers=${BENCH_LAYERS:-64}
+layer_size=${BENCH_LAYER_SIZE:-8000000}
+clients=${BENCH_CLIENTS:-"1 8 64"}
+work=$(mktemp -d /tmp/berth-bench-registry.XXXXXX)
+pidfile=$work/pids
+cleanup() {
+  local pids; pids=$(cat "$pidfile" 2>/dev/null || true)
+  for p in $pids; do kill "$p" 2>/dev/null || true; done
+  for p in $pids; do for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1/v2/" && return 0; sleep 0.1; done; echo "no registry at $1" >&2; return 1; }
+
+echo "building release binaries..." >&2
+(cd "$root" && cargo build --release -q -p berth-registry -p registry-load)
+load=$root/target/release/registry-load
+
+dport=$(free_port); mkdir -p "$work/distribution"
+cat > "$work/distribution.yml" <<YML
+version: 0.1
+storage: {filesystem: {rootdirectory: $work/distribution}}
+http: {addr: 127.0.0.1:$dport}
+log: {level: error, accesslog: {disabled: true}}
+YML
+docker-registry serve "$work/distribution.yml" > "$work/distribution.log" 2>&1 & echo $! >> "$pidfile"
+
+bport=$(free_port); mkdir -p "$work/berth"
+cat > "$work/berth.toml" <<TOML
+[auth]
+mode = "none"
+TOML
+"$root/target/release/berth-registry" serve --addr "127.0.0.1:$bport" --root "$work/berth" --config "$work/berth.toml" \
+  > "$work/berth.log" 2>&1 & echo $! >> "$pidfile"
+wait_http "http://127.0.0.1:$dport"; wait_http "http://127.0.0.1:$bport"
+
+run() { "$load" "$1" --url "$2" --repo "$3" --clients "$4" --layers "$layers" --layer-size "$layer_size" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("mb_per_s", 0))'; }
+mb=$(python3 -c "print(round($layers * $layer_size / 1e6))")
+echo
+echo "bench/registry — $mb MB image ($layers layers), plain HTTP on 127.0.0.1, $(nproc) cores"
+printf '  %-22s %14s %14s %8s\n' "" "distribution" "berth" "ratio"
+for n in $clients; do
+  for mode in push pull; do
+    d=$(run "$mode" "http://127.0.0.1:$dport" "bench/c$n" "$n")
+    b=$(run "$mode" "http://127.0.0.1:$bport" "bench/c$n" "$n")
+    printf '  %-22s %9.1f MB/s %9.1f MB/s %7.2fx\n' "$mode, $n clients" "$d" "$b" "$(python3 -c "print($b / $d)")"
+  done
+done
+lat() { "$load" manifest --url "$1" --repo bench/c1 --clients 200 --requests 20 --layers "$layers" --layer-size "$layer_size"; }
+dl=$(lat "http://127.0.0.1:$dport"); bl=$(lat "http://127.0.0.1:$bport")
+python3 - "$dl" "$bl" <<'PY'
+import json, sys
+d, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(f"  manifest GET, 200 clients   distribution p50 {d['p50_ms']:.2f} ms p99 {d['p99_ms']:.2f} ms | berth p50 {b['p50_ms']:.2f} ms p99 {b['p99_ms']:.2f} ms")
+PY
+echo "  goals: throughput ratio >= 1.5x, berth p99 below distribution's"
