@@ -386,3 +386,53 @@ pub fn json_lines(s: &str) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("json line"))
         .collect()
 }
+
+/// podman on a private store (vfs, no cgroups, no events), for interoperability tests.
+pub struct Podman {
+    store: tempfile::TempDir,
+}
+
+impl Default for Podman {
+    fn default() -> Self {
+        Podman::new()
+    }
+}
+
+impl Podman {
+    pub fn new() -> Podman {
+        let store = tempfile::Builder::new()
+            .prefix("berth-podman-")
+            .tempdir()
+            .expect("temp dir");
+        std::fs::write(store.path().join("auth.json"), "{}").expect("auth file");
+        Podman { store }
+    }
+
+    /// Runs `podman ARGS…`, asserts success and returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = Command::new("podman")
+            .arg("--root")
+            .arg(self.store.path().join("root"))
+            .arg("--runroot")
+            .arg(self.store.path().join("run"))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "none",
+            ])
+            .args(args)
+            .env("CONTAINERS_CONF", "/dev/null")
+            .env("REGISTRY_AUTH_FILE", self.store.path().join("auth.json"))
+            .output()
+            .expect("podman is not installed: run scripts/install-deps.sh");
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+}

@@ -185,39 +185,13 @@ fn archives_move_between_dockerd_and_berthd_both_ways() {
 
 #[test]
 fn podman_archives_load_and_berth_archives_load_into_podman() {
-    let Some(podman) = which("podman") else {
-        panic!("podman is not installed: run scripts/install-deps.sh");
-    };
+    assert!(
+        which("podman").is_some(),
+        "podman is not installed: run scripts/install-deps.sh"
+    );
     let d = Daemon::start();
-    let store = tempfile::Builder::new()
-        .prefix("berth-podman-")
-        .tempdir()
-        .unwrap();
-    let pod = |args: &[&str]| {
-        let out = Command::new(&podman)
-            .arg("--root")
-            .arg(store.path().join("root"))
-            .arg("--runroot")
-            .arg(store.path().join("run"))
-            .args([
-                "--storage-driver",
-                "vfs",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "none",
-            ])
-            .args(args)
-            .env("CONTAINERS_CONF", "/dev/null")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "podman {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let podman = berth_tests::Podman::new();
+    let pod = |args: &[&str]| podman.ok(args);
     let rootfs = write_busybox(d.dir.path());
     pod(&[
         "import",

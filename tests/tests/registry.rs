@@ -318,30 +318,8 @@ fn skopeo_and_podman_push_and_pull_and_berth_pulls_what_they_pushed() {
     assert!(out_dir.join("manifest.json").exists());
 
     // podman pushes with its own client.
-    let store = tempfile::tempdir().unwrap();
-    std::fs::write(store.path().join("auth.json"), "{}").unwrap();
-    let podman = |args: &[&str]| {
-        let out = Command::new("podman")
-            .arg("--root")
-            .arg(store.path().join("root"))
-            .arg("--runroot")
-            .arg(store.path().join("run"))
-            .args([
-                "--storage-driver",
-                "vfs",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "none",
-            ])
-            .args(args)
-            .env("CONTAINERS_CONF", "/dev/null")
-            .env("REGISTRY_AUTH_FILE", store.path().join("auth.json"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "podman {args:?}: {}", stderr(&out));
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let pod = berth_tests::Podman::new();
+    let podman = |args: &[&str]| pod.ok(args);
     let by_podman = format!("{}/acme/from-podman:1", r.host());
     podman(&["load", "-i", archive.to_str().unwrap()]);
     podman(&["tag", "docker.io/local/bb:1", &by_podman]);
