@@ -436,3 +436,35 @@ impl Podman {
         String::from_utf8(out.stdout).expect("utf-8 output")
     }
 }
+
+/// A docker-archive (`docker save` layout) of one image with a fixed creation time, so
+/// outputs with relative times ("2 years ago") do not change while a test runs.
+pub fn fixed_time_archive(repo_tag: &str, layer_tar: &[u8], cmd: &[&str]) -> Vec<u8> {
+    let hex = |b: &[u8]| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b));
+    let diff_id = hex(layer_tar);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "created": "2024-01-02T03:04:05Z",
+        "config": {"Cmd": cmd, "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
+        "history": [{"created": "2024-01-02T03:04:05Z", "created_by": "ADD rootfs.tar /"}],
+    }))
+    .unwrap();
+    let config_name = format!("{}.json", hex(&config));
+    let manifest = serde_json::to_vec(&serde_json::json!([
+        {"Config": config_name, "RepoTags": [repo_tag], "Layers": [format!("{diff_id}/layer.tar")]}
+    ]))
+    .unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data) in [
+        (config_name.as_str(), &config[..]),
+        (&format!("{diff_id}/layer.tar"), layer_tar),
+        ("manifest.json", &manifest[..]),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        b.append_data(&mut h, path, data).unwrap();
+    }
+    b.into_inner().unwrap()
+}

@@ -1,0 +1,36 @@
+//! The container runtime's pure core: an image config and Docker's per-container
+//! settings in, the OCI runtime spec Docker would produce out (moby `oci/defaults.go`,
+//! `daemon/oci_linux.go`, `profiles/seccomp`). No syscalls: everything the generator
+//! must know about the host comes in [`SpecInputs`], so it is golden-tested byte for
+//! byte (`tests/golden/`).
+//!
+//! ```no_run
+//! # use berth_runtime::{HostConfig, SpecInputs};
+//! # let image = berth_image::config::ImageConfig::default();
+//! let host = HostConfig { cmd: vec!["sh".into()], ..Default::default() };
+//! let inputs = SpecInputs::new(&image, &host, "/run/berth/c1/rootfs");
+//! let spec = berth_runtime::generate(&inputs)?;
+//! # Ok::<(), berth_runtime::SpecError>(())
+//! ```
+
+mod caps;
+mod error;
+mod inputs;
+mod mounts;
+mod namespaces;
+mod process;
+mod resources;
+mod seccomp;
+mod security;
+mod spec;
+mod user;
+
+pub use caps::{ALL_CAPABILITIES, DEFAULT_CAPABILITIES};
+pub use error::SpecError;
+pub use inputs::{
+    DEFAULT_SHM_SIZE, DeviceKind, DeviceMapping, EtcFiles, HostConfig, HostDevice, HostFacts,
+    KernelVersion, SpecInputs, Ulimit, native_arch,
+};
+pub use process::{DEFAULT_PATH_ENV, INIT_PATH_IN_CONTAINER};
+pub use seccomp::{DEFAULT_PROFILE_JSON, Profile as SeccompProfile};
+pub use spec::{DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, OCI_VERSION, generate};
