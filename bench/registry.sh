@@ -55,7 +55,8 @@ for n in $clients; do
     printf '  %-22s %9.1f MB/s %9.1f MB/s %7.2fx\n' "$mode, $n clients" "$d" "$b" "$(python3 -c "print($b / $d)")"
   done
 done
-lat() { "$load" manifest --url "$1" --repo bench/c1 --clients 200 --requests 20 --layers "$layers" --layer-size "$layer_size"; }
+first=${clients%% *}
+lat() { "$load" manifest --url "$1" --repo "bench/c$first" --clients 200 --requests 20 --layers "$layers" --layer-size "$layer_size"; }
 dl=$(lat "http://127.0.0.1:$dport"); bl=$(lat "http://127.0.0.1:$bport")
 python3 - "$dl" "$bl" <<'PY'
 import json, sys
