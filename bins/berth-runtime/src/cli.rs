@@ -1,0 +1,123 @@
+//! runc's command line: global flags and one struct per subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const DEFAULT_ROOT: &str = "/run/berth-runtime";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth-runtime",
+    version,
+    about = "A runc-compatible OCI runtime"
+)]
+pub struct Cli {
+    /// Directory holding the containers' state.
+    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
+    pub root: PathBuf,
+    /// Write the runtime's log to this file instead of stderr.
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Format of the log.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container; its process waits for `start`.
+    Create(Create),
+    /// Start the user process of a created container.
+    Start(ContainerId),
+    /// Print a container's state as JSON.
+    State(ContainerId),
+    /// Send a signal to the container's init process.
+    Kill(Kill),
+    /// Delete a container and its resources.
+    Delete(Delete),
+    /// Create and start a container.
+    Run(Run),
+    /// List the containers under the root.
+    List(List),
+    /// Write a default config.json into the bundle.
+    Spec(Spec),
+}
+
+#[derive(Debug, Args)]
+pub struct ContainerId {
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Create {
+    /// Path to the bundle directory.
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// File to write the container process's PID to.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pseudoterminal's master end.
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Run {
+    #[command(flatten)]
+    pub create: Create,
+    /// Return once the container is started instead of waiting for it.
+    #[arg(short, long)]
+    pub detach: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Kill {
+    /// Send the signal to every process of the container.
+    #[arg(short, long)]
+    pub all: bool,
+    pub id: String,
+    /// Signal name or number.
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Delete {
+    /// Kill the container first if it is still running.
+    #[arg(short, long)]
+    pub force: bool,
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct List {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    /// Print only the container IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct Spec {
+    /// Directory to write config.json into.
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+}

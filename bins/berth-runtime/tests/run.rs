@@ -1,0 +1,261 @@
+//! End-to-end tests of the `berth-runtime` binary on this host: a busybox-static
+//! bundle, `run` in the foreground, the create/start/state/kill/delete lifecycle, and
+//! Docker's default capabilities and seccomp profile seen from inside the container.
+//! They need root; without it they say so and pass.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_berth-runtime");
+const BUSYBOX: &str = "/bin/busybox";
+/// Docker's default capability set as `/proc/<pid>/status` prints it.
+const DOCKER_CAP_EFF: &str = "00000000a80425fb";
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(2) == Some("0"))
+}
+
+/// Returns false, after saying why, when the host cannot run these tests.
+fn can_run(test: &str) -> bool {
+    if !is_root() {
+        eprintln!("skipping {test}: berth-runtime needs root to create containers");
+        return false;
+    }
+    if !Path::new(BUSYBOX).exists() {
+        eprintln!("skipping {test}: {BUSYBOX} (Debian's busybox-static) is missing");
+        return false;
+    }
+    true
+}
+
+/// A bundle, a state root and a container ID; dropping it deletes the container,
+/// its cgroups and the directories.
+struct Fixture {
+    dir: tempfile::TempDir,
+    id: String,
+    cgroups_path: String,
+}
+
+impl Fixture {
+    fn new(name: &str, args: &[&str]) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let id = format!("brt-{}-{name}", std::process::id());
+        let fixture = Fixture {
+            cgroups_path: format!("/berth-runtime-test-{id}"),
+            id,
+            dir,
+        };
+        let bin = fixture.rootfs().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::copy(BUSYBOX, bin.join("busybox")).unwrap();
+        let applets = Command::new(BUSYBOX).arg("--list").output().unwrap();
+        for applet in String::from_utf8(applets.stdout).unwrap().lines() {
+            if applet != "busybox" {
+                std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+            }
+        }
+        let spec = fixture.runtime(&["spec", "--bundle"], &[fixture.bundle()]);
+        assert!(spec.status.success(), "spec: {}", stderr(&spec));
+        let config_path = fixture.bundle().join("config.json");
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+        config["process"]["args"] = args.iter().map(|a| Value::from(*a)).collect();
+        config["linux"]["cgroupsPath"] = Value::from(fixture.cgroups_path.clone());
+        std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        fixture
+    }
+
+    fn bundle(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn rootfs(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
+
+    fn state_root(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Runs `berth-runtime --root <state> <args> <paths>` with stdin closed.
+    fn runtime(&self, args: &[&str], paths: &[&Path]) -> Output {
+        Command::new(BIN)
+            .arg("--root")
+            .arg(self.state_root())
+            .args(args)
+            .args(paths)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.runtime(args, &[]);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn state(&self) -> Value {
+        serde_json::from_str(&self.ok(&["state", &self.id])).unwrap()
+    }
+
+    /// The container's cgroup directories that still exist.
+    fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") else {
+            return Vec::new();
+        };
+        let rel = self.cgroups_path.trim_start_matches('/');
+        controllers
+            .filter_map(|c| Some(c.ok()?.path().join(rel)))
+            .filter(|p| p.exists())
+            .collect()
+    }
+
+    /// Mount points under the bundle still in this mount namespace.
+    fn mounts(&self) -> Vec<String> {
+        let bundle = self.bundle().to_string_lossy().into_owned();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
+            .filter(|m| m.starts_with(&bundle))
+            .collect()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if self.state_root().join(&self.id).exists() {
+            let _ = self.runtime(&["delete", "--force", &self.id], &[]);
+        }
+        for dir in self.cgroup_dirs() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Makes this test process the reaper of orphaned descendants, so that a container
+/// whose `create` process has exited is reaped here, not left a zombie.
+fn become_subreaper() {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes one integer argument and touches no memory.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
+    assert_eq!(rc, 0, "prctl: {}", std::io::Error::last_os_error());
+}
+
+/// Reaps `pid` (our orphaned descendant) if it has exited; true once it is gone.
+fn reap(pid: i32) -> bool {
+    let mut status = 0;
+    // SAFETY: `status` is a valid place for the wait status; WNOHANG never blocks.
+    let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    rc == pid || !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn run_prints_and_returns_the_exit_code() {
+    if !can_run("run_prints_and_returns_the_exit_code") {
+        return;
+    }
+    let fx = Fixture::new("run", &["sh", "-c", "echo hello; exit 3"]);
+    let out = fx.runtime(&["run", "--bundle"], &[fx.bundle(), Path::new(&fx.id)]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello\n",
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(!fx.state_root().join(&fx.id).exists(), "state left behind");
+    assert_eq!(fx.cgroup_dirs(), Vec::<PathBuf>::new());
+    assert_eq!(fx.mounts(), Vec::<String>::new());
+}
+
+#[test]
+fn lifecycle_create_start_state_kill_delete() {
+    if !can_run("lifecycle_create_start_state_kill_delete") {
+        return;
+    }
+    become_subreaper();
+    let fx = Fixture::new("life", &["sleep", "100"]);
+    // The container keeps the stdio it is given: not our pipes, or `output` would wait
+    // for it.
+    let status = Command::new(BIN)
+        .arg("--root")
+        .arg(fx.state_root())
+        .args(["create", "--bundle"])
+        .arg(fx.bundle())
+        .arg(&fx.id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "create failed");
+
+    let created = fx.state();
+    assert_eq!(created["status"], "created", "{created}");
+    assert_eq!(created["id"], fx.id.as_str());
+    let pid = created["pid"].as_i64().unwrap() as i32;
+    assert!(pid > 0);
+    assert!(
+        !fx.cgroup_dirs().is_empty(),
+        "no cgroup at {}",
+        fx.cgroups_path
+    );
+    let listed = fx.ok(&["list", "-q"]);
+    assert_eq!(listed.trim(), fx.id);
+
+    fx.ok(&["start", &fx.id]);
+    let running = fx.state();
+    assert_eq!(running["status"], "running", "{running}");
+    assert_eq!(running["pid"].as_i64(), Some(i64::from(pid)));
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert_eq!(cmdline, b"sleep\x00100\x00");
+
+    fx.ok(&["kill", &fx.id, "KILL"]);
+    wait_for("the container to exit", || reap(pid));
+    assert_eq!(fx.state()["status"], "stopped");
+
+    fx.ok(&["delete", &fx.id]);
+    assert!(!Path::new(&format!("/proc/{pid}")).exists());
+    assert!(!fx.state_root().join(&fx.id).exists(), "state left behind");
+    assert_eq!(fx.cgroup_dirs(), Vec::<PathBuf>::new());
+    assert_eq!(fx.mounts(), Vec::<String>::new());
+    let gone = fx.runtime(&["state", &fx.id], &[]);
+    assert!(!gone.status.success());
+}
+
+#[test]
+fn docker_default_capabilities_and_seccomp_apply() {
+    if !can_run("docker_default_capabilities_and_seccomp_apply") {
+        return;
+    }
+    let script = "grep CapEff /proc/self/status; \
+                  if unshare -U true; then echo unshare allowed; else echo unshare denied; fi";
+    let fx = Fixture::new("sec", &["sh", "-c", script]);
+    let out = fx.runtime(&["run", "--bundle"], &[fx.bundle(), Path::new(&fx.id)]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", stderr(&out));
+    assert!(
+        stdout.contains(&format!("CapEff:\t{DOCKER_CAP_EFF}\n")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("unshare denied\n"), "{stdout}");
+}
