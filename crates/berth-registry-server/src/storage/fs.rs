@@ -15,11 +15,12 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream};
 use futures::{FutureExt as _, StreamExt as _};
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
 
 use super::{Append, ByteStream, Commit, Driver, Meta, Result, StorageError, check_key, keys};
 
 const READ_BUFFER: usize = 256 * 1024;
+const WRITE_BUFFER: usize = 1024 * 1024;
 
 /// Storage in a local directory. One process per root: two processes appending to the same
 /// upload at once are not detected (use the object-store driver for replicas).
@@ -76,6 +77,20 @@ impl Drop for BusyGuard {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.id);
     }
+}
+
+/// The whole file as `Bytes` backed by a read-only memory map (empty files need no map).
+fn map_file(path: &Path) -> io::Result<Bytes> {
+    let file = File::open(path)?;
+    if file.metadata()?.len() == 0 {
+        return Ok(Bytes::new());
+    }
+    // SAFETY: the file is a stored object: written to a temp name, fsynced and renamed into
+    // place, and never written or truncated in place afterwards (a delete only unlinks it,
+    // which keeps the mapping valid). So the mapped bytes cannot change under us, and no
+    // access can fault on a shrunk file.
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    Ok(Bytes::from_owner(map))
 }
 
 fn io_err(op: &'static str, key: impl Into<String>) -> impl FnOnce(io::Error) -> StorageError {
@@ -227,16 +242,19 @@ impl Driver for FsDriver {
     fn read<'a>(&'a self, key: &'a str, range: Range<u64>) -> BoxFuture<'a, Result<ByteStream>> {
         async move {
             let path = self.path(key)?;
-            let mut file = tokio::fs::File::open(&path)
+            let owned_key = key.to_string();
+            let map = tokio::task::spawn_blocking(move || map_file(&path))
                 .await
-                .map_err(io_err("open", key))?;
-            file.seek(io::SeekFrom::Start(range.start))
-                .await
-                .map_err(io_err("seek", key))?;
-            let reader = file.take(range.end.saturating_sub(range.start));
-            let stream: ByteStream =
-                tokio_util::io::ReaderStream::with_capacity(reader, READ_BUFFER).boxed();
-            Ok(stream)
+                .map_err(|e| io_err("open", owned_key.clone())(io::Error::other(e)))?
+                .map_err(io_err("open", owned_key))?;
+            let end = range.end.min(map.len() as u64) as usize;
+            let start = (range.start as usize).min(end);
+            let bytes = map.slice(start..end);
+            // Chunks that share the one mapping: no copies, no blocking reads per chunk.
+            let chunks = (0..bytes.len()).step_by(READ_BUFFER).map(move |i| {
+                Ok::<_, io::Error>(bytes.slice(i..(i + READ_BUFFER).min(bytes.len())))
+            });
+            Ok(stream::iter(chunks.collect::<Vec<_>>()).boxed())
         }
         .boxed()
     }
@@ -362,6 +380,9 @@ impl Driver for FsDriver {
             file.seek(io::SeekFrom::Start(offset))
                 .await
                 .map_err(io_err("seek", &key))?;
+            // Request bodies arrive in small chunks; each tokio file write is a hop to the
+            // blocking pool, so gather them into large writes.
+            let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
             let mut end = offset;
             let failure = loop {
                 match data.next().await {
@@ -379,7 +400,8 @@ impl Driver for FsDriver {
             };
             if let Some(err) = failure {
                 // Leave the upload as it was: a retried chunk starts at the same offset.
-                let _ = file.set_len(offset).await;
+                // (What is still buffered is dropped with the writer.)
+                let _ = file.get_mut().set_len(offset).await;
                 return Err(err);
             }
             Ok(Append::Written { size: end })
