@@ -48,7 +48,7 @@ runs=${BENCH_RUNS:-3}
 run() {
   local best=0
   for i in $(seq "$runs"); do
-    local v; v=$("$load" "$1" --url "$2" --repo "$3-r$i" --clients "$4" --layers "$layers" --layer-size "$layer_size" \
+    local v; v=$("$load" "$1" --url "$2" --repo "$3-r$i" --clients "$4" --layers "$layers" --layer-size "$layer_size" ${5:-} \
       | python3 -c 'import json,sys; print(json.load(sys.stdin).get("mb_per_s", 0))')
     best=$(python3 -c "print(max($best, $v))")
   done
@@ -64,7 +64,13 @@ for n in $clients; do
     b=$(run "$mode" "http://127.0.0.1:$bport" "bench/c$n" "$n")
     printf '  %-22s %9.1f MB/s %9.1f MB/s %7.2fx\n' "$mode, $n clients" "$d" "$b" "$(python3 -c "print($b / $d)")"
   done
+  # The same pull with a client that only counts bytes: the servers' own throughput, without
+  # the client's SHA-256 taking one of the two cores.
+  d=$(run pull "http://127.0.0.1:$dport" "bench/c$n" "$n" --no-verify)
+  b=$(run pull "http://127.0.0.1:$bport" "bench/c$n" "$n" --no-verify)
+  printf '  %-22s %9.1f MB/s %9.1f MB/s %7.2fx\n' "pull*, $n clients" "$d" "$b" "$(python3 -c "print($b / $d)")"
 done
+echo "  pull* = the client counts bytes without hashing them"
 first=${clients%% *}
 lat() { "$load" manifest --url "$1" --repo "bench/c$first-r1" --clients 200 --requests 20 --layers "$layers" --layer-size "$layer_size"; }
 dl=$(lat "http://127.0.0.1:$dport"); bl=$(lat "http://127.0.0.1:$bport")
