@@ -111,7 +111,8 @@ pub async fn create(state: State, headers: HeaderMap, q: Query, body: Body) -> A
         .map(berth_engine::images::Platform::parse)
         .transpose()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let credentials = registry_auth(&headers)?.map(|a| berth_engine::images::credentials_from(&a));
+    let credentials =
+        registry_auth(&headers)?.and_then(|a| berth_engine::images::credentials_from(&a));
     let rx = state.0.images().pull(PullOptions {
         reference,
         platform,
@@ -200,7 +201,8 @@ async fn push(state: State, headers: &HeaderMap, q: &Query, name: &str) -> ApiRe
             .with_tag(tag)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
     }
-    let credentials = registry_auth(headers)?.map(|a| berth_engine::images::credentials_from(&a));
+    let credentials =
+        registry_auth(headers)?.and_then(|a| berth_engine::images::credentials_from(&a));
     let rx = state.0.images().push(PushOptions {
         reference,
         credentials,

@@ -54,15 +54,7 @@ pub type PullStream = mpsc::Receiver<Result<JsonMessage>>;
 impl ImageService {
     /// Starts a pull and returns its progress messages. The first item is an error when
     /// the pull failed before anything happened (so the API can answer with a status code).
-    pub fn pull(self: &Arc<Self>, mut opts: PullOptions) -> PullStream {
-        // An auth object without any credential (clients send `{"serveraddress": …}` when
-        // nothing is stored) is an anonymous pull.
-        opts.credentials = opts.credentials.filter(|c| {
-            !c.username.is_empty()
-                || !c.password.is_empty()
-                || c.identity_token.is_some()
-                || c.registry_token.is_some()
-        });
+    pub fn pull(self: &Arc<Self>, opts: PullOptions) -> PullStream {
         let (tx, rx) = mpsc::channel(256);
         let this = self.clone();
         tokio::spawn(async move {
