@@ -450,6 +450,25 @@ fn cause_of(e: DistributionError) -> String {
     }
 }
 
+/// `resp` when it succeeded; otherwise the error for `subject` in docker's words (its body
+/// read for the registry's message).
+pub(crate) async fn ensure_success(
+    resp: reqwest::Response,
+    registry: &str,
+    subject: &Subject<'_>,
+    anonymous: bool,
+) -> Result<reqwest::Response, DistributionError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let url = resp.url().clone();
+    let body = error_body(resp, registry).await;
+    Err(status_error(
+        registry, &url, status, &body, subject, anonymous,
+    ))
+}
+
 /// The error for a failed request about `subject`, in docker's words.
 pub(crate) fn status_error(
     registry: &str,

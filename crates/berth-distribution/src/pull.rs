@@ -13,7 +13,7 @@ use futures::stream::BoxStream;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use crate::auth::Credentials;
-use crate::client::{RegistryClient, Subject, anonymous_denied, error_body, status_error, v2_url};
+use crate::client::{RegistryClient, Subject, anonymous_denied, ensure_success, v2_url};
 use crate::error::DistributionError;
 use crate::manifest::{self, Descriptor, Manifest, is_image_manifest, media_types};
 use crate::platform::Platform;
@@ -173,19 +173,7 @@ impl RegistryClient {
             .send(&ep, registry, &scope_of(r), creds, url, headers)
             .await
             .map_err(|e| anonymous_denied(e, r, creds.is_none()))?;
-        let status = resp.status();
-        if !status.is_success() {
-            let url = resp.url().clone();
-            let body = error_body(resp, registry).await;
-            return Err(status_error(
-                registry,
-                &url,
-                status,
-                &body,
-                &Subject::Manifest(r),
-                creds.is_none(),
-            ));
-        }
+        let resp = ensure_success(resp, registry, &Subject::Manifest(r), creds.is_none()).await?;
         let content_type = header_str(resp.headers(), "content-type").map(str::to_string);
         let header_digest = header_str(resp.headers(), "docker-content-digest").map(str::to_string);
         let what = format!("manifest for {}", r.familiar());
@@ -279,18 +267,8 @@ impl RegistryClient {
                 range = false;
                 continue;
             }
-            if !status.is_success() {
-                let url = resp.url().clone();
-                let body = error_body(resp, registry).await;
-                return Err(status_error(
-                    registry,
-                    &url,
-                    status,
-                    &body,
-                    &Subject::Blob(r, digest),
-                    creds.is_none(),
-                ));
-            }
+            let resp =
+                ensure_success(resp, registry, &Subject::Blob(r, digest), creds.is_none()).await?;
             let partial = range && status == StatusCode::PARTIAL_CONTENT;
             let total_size = if partial {
                 let content_range = header_str(resp.headers(), "content-range").unwrap_or("");

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use berth_image::Reference;
 
 use crate::auth::Credentials;
-use crate::client::{RegistryClient, Subject, anonymous_denied, error_body, status_error, v2_url};
+use crate::client::{RegistryClient, Subject, anonymous_denied, ensure_success, v2_url};
 use crate::error::DistributionError;
 use crate::pull::scope_of;
 use crate::transport::{header_str, read_limited};
@@ -40,19 +40,8 @@ impl RegistryClient {
                 .send(&ep, registry, &scope_of(r), creds, url, HeaderMap::new())
                 .await
                 .map_err(|e| anonymous_denied(e, r, creds.is_none()))?;
-            let status = resp.status();
-            if !status.is_success() {
-                let url = resp.url().clone();
-                let body = error_body(resp, registry).await;
-                return Err(status_error(
-                    registry,
-                    &url,
-                    status,
-                    &body,
-                    &Subject::Manifest(r),
-                    creds.is_none(),
-                ));
-            }
+            let resp =
+                ensure_success(resp, registry, &Subject::Manifest(r), creds.is_none()).await?;
             let next = header_str(resp.headers(), "link").and_then(next_link);
             let what = format!("tag list of {}", r.familiar_name());
             let body = read_limited(resp, registry, &what, MAX_PAGE_BYTES).await?;
