@@ -310,3 +310,44 @@ fn events_and_system_df() {
     let df = d.docker_ok(&["system", "df"]);
     assert!(df.lines().nth(1).unwrap().starts_with("Images"), "{df}");
 }
+
+#[test]
+fn save_by_name_takes_every_tag_once_also_with_a_registry_port() {
+    let d = Daemon::start();
+    import_busybox(&d, "localhost:5000/team/bb:1");
+    d.docker_ok(&[
+        "tag",
+        "localhost:5000/team/bb:1",
+        "localhost:5000/team/bb:latest",
+    ]);
+    let archive = d.dir.path().join("s.tar");
+    // The name alone saves every tag; adding one of those tags must not list it twice.
+    for names in [
+        &["localhost:5000/team/bb"][..],
+        &["localhost:5000/team/bb", "localhost:5000/team/bb:1"],
+    ] {
+        let mut args = vec!["save", "-o", archive.to_str().unwrap()];
+        args.extend_from_slice(names);
+        d.docker_ok(&args);
+        let mut a = tar::Archive::new(std::fs::File::open(&archive).unwrap());
+        let manifest: serde_json::Value = a
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .find(|e| e.path().unwrap().to_str() == Some("manifest.json"))
+            .map(|mut e| serde_json::from_reader(&mut e).unwrap())
+            .unwrap();
+        let mut tags: Vec<&str> = manifest[0]["RepoTags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        tags.sort();
+        assert_eq!(
+            tags,
+            ["localhost:5000/team/bb:1", "localhost:5000/team/bb:latest"],
+            "{names:?}"
+        );
+    }
+}

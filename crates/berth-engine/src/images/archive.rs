@@ -117,13 +117,13 @@ impl ImageService {
                         .flatten()
                         == Some(rec.id)
             });
-            let all_tags_of_repo = Reference::parse_normalized_name(name)
-                .ok()
-                .filter(|r| r.tag().is_none() && r.digest().is_none());
+            // `docker save busybox` (a name alone) saves every tag of the repository that
+            // points at the image; a named tag saves just that tag.
+            let name_only = Reference::parse_normalized_name(name)
+                .is_ok_and(|r| r.tag().is_none() && r.digest().is_none());
             let mut refs = Vec::new();
             if let Some(t) = tag {
-                if all_tags_of_repo.is_some() && !name.contains(':') {
-                    // `docker save busybox` saves every tag of the repository pointing at the image.
+                if name_only {
                     refs.extend(
                         self.store
                             .references_of(&rec.id)?
@@ -135,7 +135,13 @@ impl ImageService {
                 }
             }
             match images.iter_mut().find(|(r, _)| r.id == rec.id) {
-                Some((_, existing)) => existing.extend(refs),
+                Some((_, existing)) => {
+                    for r in refs {
+                        if !existing.contains(&r) {
+                            existing.push(r);
+                        }
+                    }
+                }
                 None => images.push((rec, refs)),
             }
         }
