@@ -1,0 +1,196 @@
+//! `berth-shim`: the parent of one container. berthd starts it with `std::process::Command`;
+//! it detaches into its own session, creates the container through libcontainer while
+//! it still has a single thread, reports `created` (or the failure) as one JSON line on
+//! stdout, and then serves the protocol of the `berth-shim` crate on its socket until
+//! the container has exited and its status is recorded in the state directory.
+
+mod fdio;
+mod json_log;
+mod oom;
+mod runtime;
+mod server;
+
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use berth_shim::StateDir;
+use berth_shim::protocol::Ready;
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(name = "berth-shim", about = "Owns one container for berthd")]
+struct Args {
+    /// The container's ID.
+    #[arg(long)]
+    id: String,
+    /// The bundle and state directory (holds config.json; gets the socket and exit.json).
+    #[arg(long)]
+    state_dir: PathBuf,
+    /// libcontainer's state root.
+    #[arg(long)]
+    runtime_root: PathBuf,
+    /// The json-file log.
+    #[arg(long)]
+    log_path: PathBuf,
+    /// Rotate the log at this many bytes.
+    #[arg(long)]
+    log_max_size: Option<u64>,
+    /// Keep this many log files, the live one included.
+    #[arg(long, default_value_t = 1)]
+    log_max_file: u32,
+    /// Keep the container's stdin open for attach.
+    #[arg(long)]
+    open_stdin: bool,
+    /// The cgroupfs mount, for reading OOM counters.
+    #[arg(long, default_value = "/sys/fs/cgroup")]
+    cgroupfs: PathBuf,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let state = StateDir::new(&args.state_dir);
+    if let Err(err) = log_to_file(&state) {
+        report(&Ready::Failed {
+            message: format!("shim log: {err:#}"),
+        });
+        return std::process::ExitCode::FAILURE;
+    }
+    match run(args, state) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
+    detach()?;
+    std::fs::write(state.shim_pid(), std::process::id().to_string())
+        .context("write shim.pid")?;
+    let spec = libcontainer::oci_spec::runtime::Spec::load(state.spec()).context("load config.json")?;
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let cgroups_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let created = runtime::create_init(
+        &args.id,
+        &args.runtime_root,
+        state.path(),
+        terminal,
+        &state.console_socket(),
+        args.open_stdin,
+    )
+    .and_then(|(container, io)| Ok((runtime::expect_created(&container)?, container, io)));
+    let (pid, container, io) = match created {
+        Ok(created) => created,
+        Err(err) => {
+            cleanup_failed(&args);
+            report(&Ready::Failed {
+                message: format!("{err:#}"),
+            });
+            return Err(err);
+        }
+    };
+    let log = json_log::JsonLog::open(&args.log_path, args.log_max_size, args.log_max_file)
+        .with_context(|| format!("open log {}", args.log_path.display()))?;
+    let _ = std::fs::remove_file(state.socket());
+    let listener = std::os::unix::net::UnixListener::bind(state.socket())
+        .with_context(|| format!("bind {}", state.socket().display()))?;
+    report(&Ready::Created { pid });
+    close_stdout()?;
+    let config = server::Config {
+        id: args.id,
+        runtime_root: args.runtime_root,
+        state,
+        cgroupfs: args.cgroupfs,
+        cgroups_path,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the event loop")?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, server::run(config, container, pid, io, log, listener))
+}
+
+/// Its own session, so the daemon's process group and terminal signals never reach
+/// it; a subreaper, so processes the container leaves behind are reaped here.
+fn detach() -> anyhow::Result<()> {
+    // SAFETY: plain syscall with no memory arguments.
+    if unsafe { libc::setsid() } < 0 {
+        let err = std::io::Error::last_os_error();
+        // EPERM: already a group leader, which is as good.
+        if err.raw_os_error() != Some(libc::EPERM) {
+            return Err(err).context("setsid");
+        }
+    }
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag and no pointers.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("become a subreaper");
+    }
+    Ok(())
+}
+
+/// Removes what a failed create left under the runtime root.
+fn cleanup_failed(args: &Args) {
+    let dir = args.runtime_root.join(&args.id);
+    if dir.join("state.json").exists()
+        && let Ok(mut container) = libcontainer::container::Container::load(dir.clone())
+    {
+        let _ = container.delete(true);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn report(ready: &Ready) {
+    let mut line = serde_json::to_vec(ready).unwrap_or_default();
+    line.push(b'\n');
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(&line);
+    let _ = out.flush();
+}
+
+/// The daemon reads stdout until end of file: point it at /dev/null now.
+fn close_stdout() -> anyhow::Result<()> {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    for fd in [0, 1] {
+        // SAFETY: dup2 onto a standard descriptor; `null` stays open across the call.
+        if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
+            return Err(std::io::Error::last_os_error()).context("redirect stdio");
+        }
+    }
+    Ok(())
+}
+
+/// stderr (and the tracing log) go to `shim.log` in the state directory.
+fn log_to_file(state: &StateDir) -> anyhow::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state.shim_log())?;
+    // SAFETY: dup2 onto stderr; `file` stays open across the call.
+    if unsafe { libc::dup2(file.as_raw_fd(), 2) } < 0 {
+        return Err(std::io::Error::last_os_error()).context("redirect stderr");
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_SHIM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libcgroups=error"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    Ok(())
+}
