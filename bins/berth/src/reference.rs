@@ -176,7 +176,6 @@ impl Reference {
     }
 
     /// `alpine:latest`.
-    #[cfg(test)]
     pub fn familiar(&self) -> String {
         format!("{}{}", self.familiar_name(), self.suffix())
     }

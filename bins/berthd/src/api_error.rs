@@ -36,12 +36,16 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::NotModified => StatusCode::NOT_MODIFIED,
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status_of(self.0.kind);
+        if status == StatusCode::NOT_MODIFIED {
+            return status.into_response();
+        }
         if status.is_server_error() {
             tracing::error!(error = %self.0.message, "request failed");
         } else {

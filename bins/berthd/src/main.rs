@@ -75,6 +75,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         exec_root: settings.exec_root.clone(),
         insecure_registries: settings.insecure_registries.clone(),
         labels: settings.labels.clone(),
+        shim_binary: sibling_binary("berth-shim"),
+        init_binary: Some(sibling_binary("berth-init")).filter(|p| p.exists()),
     })
     .map_err(|e| {
         anyhow::anyhow!(
@@ -83,6 +85,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         )
     })?;
     let engine = Arc::new(engine);
+    engine.containers().restore().await;
     let router = routes::router(engine).fallback(server::not_found);
     let app = axum::middleware::from_fn(server::version_prefix).layer(router);
 
@@ -133,4 +136,15 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(pidfile);
     }
     result
+}
+
+/// A helper binary installed beside berthd (as cargo builds them), else from `PATH`.
+fn sibling_binary(name: &str) -> std::path::PathBuf {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)));
+    match beside {
+        Some(path) if path.exists() => path,
+        _ => std::path::PathBuf::from(name),
+    }
 }

@@ -10,6 +10,8 @@ pub enum ErrorKind {
     Forbidden,
     Unavailable,
     Internal,
+    /// The request changes nothing (starting a running container): HTTP 304, no body.
+    NotModified,
 }
 
 /// An engine error: a kind and the message the client shows (docker's wording where it has one).
@@ -38,6 +40,9 @@ impl EngineError {
     }
     pub fn internal(message: impl Into<String>) -> EngineError {
         EngineError::new(ErrorKind::Internal, message)
+    }
+    pub fn not_modified() -> EngineError {
+        EngineError::new(ErrorKind::NotModified, "not modified")
     }
 }
 

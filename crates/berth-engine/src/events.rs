@@ -67,6 +67,12 @@ impl EventBus {
         self.publish("image", action, id, attrs);
     }
 
+    /// Publishes a volume event (`create`, `destroy`, `mount`, `unmount`, `prune`) about the
+    /// volume `name`, with dockerd's attributes (`driver`, `container`, `destination`, …).
+    pub fn volume(&self, action: &str, name: &str, attributes: BTreeMap<String, String>) {
+        self.publish("volume", action, name, attributes);
+    }
+
     /// Past events (oldest first) and a receiver for the ones that follow, without a gap.
     pub fn subscribe(&self) -> (Vec<EventMessage>, broadcast::Receiver<EventMessage>) {
         let h = self.history.lock().expect("event history lock");

@@ -2,21 +2,25 @@
 //! The engine: the services behind the Docker Engine API. berthd turns requests into
 //! calls on these; nothing here knows HTTP.
 
+pub mod containers;
 pub mod error;
 pub mod events;
 pub mod filters;
 pub mod images;
 pub mod system;
+pub mod volumes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use berth_distribution::{ClientConfig, RegistryClient};
 use berth_image::ImageStore;
+use containers::{ContainerPaths, ContainerService};
 
 pub use error::{EngineError, ErrorKind, Result};
 use events::EventBus;
 use images::ImageService;
+use volumes::VolumeService;
 
 /// Where the engine keeps its state and how it reaches registries.
 #[derive(Debug, Clone)]
@@ -29,12 +33,18 @@ pub struct EngineConfig {
     pub insecure_registries: Vec<String>,
     /// Daemon labels shown by `info`.
     pub labels: Vec<String>,
+    /// The `berth-shim` binary that runs each container.
+    pub shim_binary: PathBuf,
+    /// A static init for `--init`, when one is available.
+    pub init_binary: Option<PathBuf>,
 }
 
 pub struct Engine {
     config: EngineConfig,
     images: Arc<ImageService>,
     events: Arc<EventBus>,
+    volumes: Arc<VolumeService>,
+    containers: Arc<ContainerService>,
     started: chrono::DateTime<chrono::Utc>,
 }
 
@@ -48,10 +58,30 @@ impl Engine {
         })
         .map_err(|e| EngineError::internal(format!("registry client: {e}")))?;
         let images = Arc::new(ImageService::new(store, events.clone(), registry));
+        let volumes = Arc::new(VolumeService::open(
+            config.data_root.join("volumes"),
+            events.clone(),
+        )?);
+        let containers = ContainerService::new(
+            ContainerPaths {
+                data: config.data_root.join("containers"),
+                exec: config.exec_root.join("c"),
+                runtime_root: config.exec_root.join("rt"),
+                shim: config.shim_binary.clone(),
+                cgroupfs: PathBuf::from("/sys/fs/cgroup"),
+                resolv_conf: PathBuf::from("/etc/resolv.conf"),
+                init: config.init_binary.clone(),
+            },
+            images.clone(),
+            volumes.clone(),
+            events.clone(),
+        )?;
         Ok(Engine {
             config,
             images,
             events,
+            volumes,
+            containers,
             started: chrono::Utc::now(),
         })
     }
@@ -66,6 +96,14 @@ impl Engine {
 
     pub fn events(&self) -> &Arc<EventBus> {
         &self.events
+    }
+
+    pub fn volumes(&self) -> &Arc<VolumeService> {
+        &self.volumes
+    }
+
+    pub fn containers(&self) -> &Arc<ContainerService> {
+        &self.containers
     }
 
     pub fn started(&self) -> chrono::DateTime<chrono::Utc> {

@@ -196,7 +196,12 @@ impl Engine {
             layers_size: self.images.layers_size()? as i64,
             images: self.images.disk_usage()?,
             containers: Vec::new(),
-            volumes: Vec::new(),
+            volumes: self
+                .volumes
+                .disk_usage()?
+                .into_iter()
+                .map(|v| serde_json::to_value(v).expect("volumes serialise"))
+                .collect(),
             build_cache: Vec::new(),
         })
     }

@@ -15,6 +15,7 @@
 
 mod caps;
 mod error;
+mod host;
 mod inputs;
 mod mounts;
 mod namespaces;
@@ -27,10 +28,12 @@ mod user;
 
 pub use caps::{ALL_CAPABILITIES, DEFAULT_CAPABILITIES};
 pub use error::SpecError;
+pub use host::{detect_host_facts, scan_devices};
 pub use inputs::{
     DEFAULT_SHM_SIZE, DeviceKind, DeviceMapping, EtcFiles, HostConfig, HostDevice, HostFacts,
     KernelVersion, SpecInputs, Ulimit, native_arch,
 };
 pub use process::{DEFAULT_PATH_ENV, INIT_PATH_IN_CONTAINER};
+pub use user::{ResolvedUser, resolve as resolve_user};
 pub use seccomp::{DEFAULT_PROFILE_JSON, Profile as SeccompProfile};
 pub use spec::{DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, OCI_VERSION, generate};

@@ -1,8 +1,6 @@
-use std::path::Path;
-
 use anyhow::{Context, bail};
 use berth_image::config::ImageConfig;
-use berth_runtime::{HostConfig, HostFacts, KernelVersion, SpecInputs};
+use berth_runtime::{HostConfig, SpecInputs};
 
 use crate::cli::Spec;
 
@@ -27,25 +25,8 @@ pub fn spec(args: &Spec) -> anyhow::Result<()> {
     let image: ImageConfig = serde_json::from_str(DEFAULT_IMAGE).context("default image")?;
     let host = HostConfig::default();
     let mut inputs = SpecInputs::new(&image, &host, "rootfs");
-    inputs.facts = host_facts();
+    inputs.facts = berth_runtime::detect_host_facts();
     let spec = berth_runtime::generate(&inputs).context("generate spec")?;
     let json = serde_json::to_string_pretty(&spec)?;
     std::fs::write(&path, json + "\n").with_context(|| format!("write {}", path.display()))
-}
-
-/// What the generator needs to know about this host.
-fn host_facts() -> HostFacts {
-    let read = |path: &str| std::fs::read_to_string(path).ok();
-    let defaults = HostFacts::default();
-    HostFacts {
-        kernel: read("/proc/sys/kernel/osrelease").and_then(|r| KernelVersion::parse(&r)),
-        cgroup_v2: Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
-        last_cap: read("/proc/sys/kernel/cap_last_cap")
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(defaults.last_cap),
-        num_cpus: std::thread::available_parallelism()
-            .ok()
-            .and_then(|n| u32::try_from(n.get()).ok()),
-        ..defaults
-    }
 }

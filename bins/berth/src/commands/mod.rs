@@ -1,10 +1,12 @@
 //! The commands, one module per noun and one file per command, like docker's CLI. Each
 //! command has an `Args` struct (clap) and a `run(args, ctx)`.
 
+pub mod container;
 pub mod image;
 pub mod inspect;
 pub mod registry;
 pub mod system;
+pub mod volume;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -124,6 +126,89 @@ pub enum Command {
     /// Manage Docker
     #[command(subcommand, override_usage = "COMMAND", arg_required_else_help = true)]
     System(system::SystemCommand),
+    /// Manage volumes
+    #[command(subcommand, override_usage = "COMMAND", arg_required_else_help = true)]
+    Volume(volume::VolumeCommand),
+    /// Manage containers
+    #[command(subcommand, override_usage = "COMMAND", arg_required_else_help = true)]
+    Container(container::ContainerCommand),
+    /// Create and run a new container from an image
+    #[command(
+        override_usage = "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+        disable_help_flag = true
+    )]
+    Run(container::run::RunArgs),
+    /// Create a new container
+    #[command(
+        override_usage = "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+        disable_help_flag = true
+    )]
+    Create(container::create::CreateArgs),
+    /// List containers
+    #[command(override_usage = "[OPTIONS]")]
+    Ps(container::list::ListArgs),
+    /// Execute a command in a running container
+    #[command(override_usage = "[OPTIONS] CONTAINER COMMAND [ARG...]")]
+    Exec(container::exec::ExecArgs),
+    /// Start one or more stopped containers
+    #[command(override_usage = "[OPTIONS] CONTAINER [CONTAINER...]")]
+    Start(container::start::StartArgs),
+    /// Stop one or more running containers
+    #[command(override_usage = "[OPTIONS] CONTAINER [CONTAINER...]")]
+    Stop(container::stop::StopArgs),
+    /// Kill one or more running containers
+    #[command(override_usage = "[OPTIONS] CONTAINER [CONTAINER...]")]
+    Kill(container::kill::KillArgs),
+    /// Restart one or more containers
+    #[command(override_usage = "[OPTIONS] CONTAINER [CONTAINER...]")]
+    Restart(container::restart::RestartArgs),
+    /// Remove one or more containers
+    #[command(override_usage = "[OPTIONS] CONTAINER [CONTAINER...]")]
+    Rm(container::rm::RmArgs),
+    /// Fetch the logs of a container
+    #[command(override_usage = "[OPTIONS] CONTAINER")]
+    Logs(container::logs::LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    #[command(override_usage = "CONTAINER [CONTAINER...]")]
+    Wait(container::wait::WaitArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    #[command(override_usage = "[OPTIONS] CONTAINER")]
+    Attach(container::attach::AttachArgs),
+    /// Display the running processes of a container
+    #[command(override_usage = "CONTAINER [ps OPTIONS]")]
+    Top(container::top::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    #[command(override_usage = "[OPTIONS] [CONTAINER...]")]
+    Stats(container::stats::StatsArgs),
+    /// Rename a container
+    #[command(override_usage = "CONTAINER NEW_NAME")]
+    Rename(container::rename::RenameArgs),
+    /// Pause all processes within one or more containers
+    #[command(override_usage = "CONTAINER [CONTAINER...]")]
+    Pause(container::pause::PauseArgs),
+    /// Unpause all processes within one or more containers
+    #[command(override_usage = "CONTAINER [CONTAINER...]")]
+    Unpause(container::unpause::UnpauseArgs),
+    /// Copy files/folders between a container and the local filesystem
+    #[command(
+        override_usage = "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH"
+    )]
+    Cp(container::cp::CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    #[command(override_usage = "CONTAINER")]
+    Diff(container::diff::DiffArgs),
+    /// Create a new image from a container's changes
+    #[command(override_usage = "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]")]
+    Commit(container::commit::CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    #[command(override_usage = "[OPTIONS] CONTAINER")]
+    Export(container::export::ExportArgs),
+    /// List port mappings or a specific mapping for the container
+    #[command(override_usage = "CONTAINER [PRIVATE_PORT[/PROTO]]")]
+    Port(container::port::PortArgs),
+    /// Update configuration of one or more containers
+    #[command(override_usage = "[OPTIONS] CONTAINER [CONTAINER...]")]
+    Update(container::update::UpdateArgs),
     /// Authenticate to a registry
     #[command(override_usage = "[OPTIONS] [SERVER]")]
     Login(registry::login::LoginArgs),
@@ -149,6 +234,31 @@ pub async fn run(cmd: Command, ctx: &Ctx) -> Result<()> {
         Command::Version(a) => system::version::run(a, ctx).await,
         Command::Events(a) => system::events::run(a, ctx).await,
         Command::System(c) => system::run(c, ctx).await,
+        Command::Volume(c) => volume::run(c, ctx).await,
+        Command::Container(c) => container::run(c, ctx).await,
+        Command::Run(a) => container::run::run(a, ctx).await,
+        Command::Create(a) => container::create::run(a, ctx).await,
+        Command::Ps(a) => container::list::run(a, ctx).await,
+        Command::Exec(a) => container::exec::run(a, ctx).await,
+        Command::Start(a) => container::start::run(a, ctx).await,
+        Command::Stop(a) => container::stop::run(a, ctx).await,
+        Command::Kill(a) => container::kill::run(a, ctx).await,
+        Command::Restart(a) => container::restart::run(a, ctx).await,
+        Command::Rm(a) => container::rm::run(a, ctx).await,
+        Command::Logs(a) => container::logs::run(a, ctx).await,
+        Command::Wait(a) => container::wait::run(a, ctx).await,
+        Command::Attach(a) => container::attach::run(a, ctx).await,
+        Command::Top(a) => container::top::run(a, ctx).await,
+        Command::Stats(a) => container::stats::run(a, ctx).await,
+        Command::Rename(a) => container::rename::run(a, ctx).await,
+        Command::Pause(a) => container::pause::run(a, ctx).await,
+        Command::Unpause(a) => container::unpause::run(a, ctx).await,
+        Command::Cp(a) => container::cp::run(a, ctx).await,
+        Command::Diff(a) => container::diff::run(a, ctx).await,
+        Command::Commit(a) => container::commit::run(a, ctx).await,
+        Command::Export(a) => container::export::run(a, ctx).await,
+        Command::Port(a) => container::port::run(a, ctx).await,
+        Command::Update(a) => container::update::run(a, ctx).await,
         Command::Login(a) => registry::login::run(a, ctx).await,
         Command::Logout(a) => registry::logout::run(a, ctx).await,
     }

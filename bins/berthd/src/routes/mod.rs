@@ -1,9 +1,11 @@
 //! The route table: method and path to handler. Handlers turn requests into typed calls
 //! on the engine and answers into dockerd's JSON.
 
+mod containers;
 mod images;
 mod stream;
 mod system;
+mod volumes;
 
 use std::sync::Arc;
 
@@ -31,6 +33,41 @@ pub fn router(engine: Arc<Engine>) -> Router {
             get(images::get_named)
                 .post(images::post_named)
                 .delete(images::delete_named),
+        )
+        .route("/containers/create", post(containers::create))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/pause", post(containers::pause))
+        .route("/containers/{id}/unpause", post(containers::unpause))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/attach", post(containers::attach))
+        .route("/containers/{id}/exec", post(containers::exec_create))
+        .route("/containers/{id}", axum::routing::delete(containers::remove))
+        .route("/exec/{id}/start", post(containers::exec_start))
+        .route("/exec/{id}/resize", post(containers::exec_resize))
+        .route("/exec/{id}/json", get(containers::exec_inspect))
+        .route("/volumes", get(volumes::list))
+        .route(
+            "/volumes/create",
+            post(volumes::create)
+                .get(volumes::inspect)
+                .delete(volumes::remove),
+        )
+        .route(
+            "/volumes/prune",
+            post(volumes::prune)
+                .get(volumes::inspect)
+                .delete(volumes::remove),
+        )
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
         )
         .with_state(engine)
 }

@@ -19,6 +19,8 @@ pub async fn ping() -> Response {
             (CACHE_CONTROL, "no-cache, no-store, must-revalidate"),
             (PRAGMA, "no-cache"),
             (CONTENT_TYPE, "text/plain; charset=utf-8"),
+            // As dockerd 23+: clients hide swarm-only commands and flags (cluster volumes…).
+            (axum::http::HeaderName::from_static("swarm"), "inactive"),
         ],
         "OK",
     )
@@ -70,6 +72,7 @@ fn event_matches(f: &Filters, e: &EventMessage) -> bool {
         && any("event", &e.action)
         && (f.get("image").is_empty()
             || (e.kind == "image" && (any("image", &e.actor.id) || any("image", name))))
+        && (f.get("volume").is_empty() || (e.kind == "volume" && any("volume", &e.actor.id)))
         && f.match_labels("label", &e.actor.attributes)
 }
 

@@ -183,6 +183,19 @@ impl Exec<'_> {
             }
             return self.call(first, name, &args);
         }
+        if let (ArgKind::Field(_), 2, None) = (&first.kind, cmd.args.len(), &piped) {
+            let method = self.arg(first, dot)?;
+            if let Value::Map(table) = &method
+                && method.is_method()
+            {
+                let key = self.arg(&cmd.args[1], dot)?;
+                let key = key.as_str().unwrap_or_default().to_string();
+                return Ok(table
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or(Value::Str(String::new())));
+            }
+        }
         if cmd.args.len() > 1 || piped.is_some() {
             return Err(self.error(
                 first,

@@ -8,6 +8,8 @@ use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use crate::format::json::quote;
 use crate::format::units::format_float;
 
+const METHOD: &str = "func(string) string";
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Nil,
@@ -194,6 +196,19 @@ impl Value {
         }
     }
 
+    /// A method that takes one string argument (`.Label "key"` of docker's contexts): a
+    /// lookup table, left out of the context's JSON.
+    pub fn method(table: Vec<(String, Value)>) -> Value {
+        Value::Map(Map {
+            kind: MapKind::Struct(METHOD.into()),
+            entries: table,
+        })
+    }
+
+    pub fn is_method(&self) -> bool {
+        matches!(self, Value::Map(m) if m.kind == MapKind::Struct(METHOD.into()))
+    }
+
     /// Go's name for the value's type, as it appears in template errors.
     pub fn type_name(&self) -> String {
         match self {
@@ -279,6 +294,10 @@ impl Value {
                     MapKind::Json | MapKind::Struct(_) => (m.entries.iter().collect(), escape_html),
                 };
                 out.push('{');
+                let entries: Vec<_> = entries
+                    .into_iter()
+                    .filter(|(_, v)| !v.is_method())
+                    .collect();
                 for (i, (k, v)) in entries.iter().enumerate() {
                     if i > 0 {
                         out.push(',');
