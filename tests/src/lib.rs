@@ -260,9 +260,134 @@ impl Write for HashWriter<'_> {
     }
 }
 
+impl Daemon {
+    /// Removes every container through the API (when the daemon runs), then makes
+    /// sure nothing of them is left: their processes (by the PIDs the shims and
+    /// records name), overlay mounts under this daemon's directory, and cgroups.
+    pub fn remove_all_containers(&self) {
+        if self.child.is_some()
+            && let Ok((200, _, body)) = self.try_request("GET", "/containers/json?all=1", None)
+            && let Ok(list) = serde_json::from_slice::<Vec<serde_json::Value>>(&body)
+        {
+            for c in list {
+                if let Some(id) = c["Id"].as_str() {
+                    let _ = self.try_request("DELETE", &format!("/containers/{id}?force=1&v=1"), None);
+                }
+            }
+        }
+        for pid in self.container_pids() {
+            // SAFETY: kill(2) with a PID read from this daemon's own state files.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        for mount in self.mounts() {
+            let c = std::ffi::CString::new(mount).unwrap();
+            // SAFETY: umount2 with a valid C string; failure is harmless here.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+        for dir in self.container_cgroups() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+
+    /// IDs of the containers this daemon has state for (records or shim dirs).
+    pub fn container_ids(&self) -> Vec<String> {
+        let mut ids = Vec::new();
+        for dir in [self.data_root().join("containers"), self.dir.path().join("run/c")] {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for e in entries.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if name.len() == 64 && !ids.contains(&name) {
+                        ids.push(name);
+                    }
+                }
+            }
+        }
+        ids
+    }
+
+    /// Live PIDs of shims and container processes named in this daemon's state files.
+    pub fn container_pids(&self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        for id in self.container_ids() {
+            let shim = self.dir.path().join("run/c").join(&id).join("shim.pid");
+            if let Some(pid) = std::fs::read_to_string(shim).ok().and_then(|s| s.trim().parse().ok()) {
+                pids.push(pid);
+            }
+            let record = self.data_root().join("containers").join(&id).join("config.v2.json");
+            if let Some(pid) = std::fs::read(record)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v["state"]["pid"].as_i64())
+                .filter(|p| *p > 0)
+            {
+                pids.push(pid as i32);
+            }
+        }
+        pids.retain(|pid| Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(*pid));
+        pids
+    }
+
+    /// Mount points under this daemon's directory.
+    pub fn mounts(&self) -> Vec<String> {
+        let root = self.dir.path().to_string_lossy().into_owned();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&root))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// cgroup directories of this daemon's containers, in every hierarchy.
+    pub fn container_cgroups(&self) -> Vec<PathBuf> {
+        let ids = self.container_ids();
+        let mut found = Vec::new();
+        let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+            return found;
+        };
+        let mut roots: Vec<PathBuf> = hierarchies.flatten().map(|e| e.path()).collect();
+        roots.push(PathBuf::from("/sys/fs/cgroup"));
+        for root in roots {
+            for id in &ids {
+                let dir = root.join("berth").join(id);
+                if dir.exists() {
+                    found.push(dir);
+                }
+            }
+        }
+        found
+    }
+
+    /// Panics if a removed container left anything behind: checks the given IDs'
+    /// cgroups, and this daemon's shim processes and mounts.
+    pub fn assert_no_leaks(&self, ids: &[&str]) {
+        let mounts = self.mounts();
+        assert!(mounts.is_empty(), "leaked mounts: {mounts:?}");
+        let pids = self.container_pids();
+        assert!(pids.is_empty(), "leaked processes: {pids:?}");
+        for id in ids {
+            for root in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+                let dir = root.path().join("berth").join(id);
+                assert!(!dir.exists(), "leaked cgroup {}", dir.display());
+            }
+        }
+    }
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().starts_with('Z')))
+        .unwrap_or(true)
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
+        self.remove_all_containers();
         self.stop();
+        // Anything started while the daemon was down (or that it failed to remove).
+        self.remove_all_containers();
     }
 }
 
@@ -360,6 +485,8 @@ pub fn busybox_rootfs_tar() -> Vec<u8> {
     b.append_data(&mut h, "bin/busybox", &busybox[..]).unwrap();
     for applet in [
         "sh", "ls", "cat", "echo", "true", "false", "sleep", "id", "env", "pwd", "hostname", "wc",
+        "grep", "touch", "unshare", "mount", "test", "tr", "ps", "mkdir", "rm", "head", "tail",
+        "tty", "stty", "kill", "dd", "seq", "yes",
     ] {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);

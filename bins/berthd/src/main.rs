@@ -4,6 +4,7 @@ mod api_error;
 mod config;
 mod query;
 mod routes;
+mod ordered_json;
 mod server;
 
 use std::sync::Arc;
@@ -76,7 +77,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         insecure_registries: settings.insecure_registries.clone(),
         labels: settings.labels.clone(),
         shim_binary: sibling_binary("berth-shim"),
-        init_binary: Some(sibling_binary("berth-init")).filter(|p| p.exists()),
+        init_binary: Some(install_init(&settings.exec_root)?),
     })
     .map_err(|e| {
         anyhow::anyhow!(
@@ -147,4 +148,18 @@ fn sibling_binary(name: &str) -> std::path::PathBuf {
         Some(path) if path.exists() => path,
         _ => std::path::PathBuf::from(name),
     }
+}
+
+/// The static `--init` built into this binary, written out under the exec root.
+fn install_init(exec_root: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    const INIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/docker-init"));
+    use std::os::unix::fs::PermissionsExt;
+    let path = exec_root.join("docker-init");
+    if std::fs::read(&path).ok().as_deref() != Some(INIT) {
+        let tmp = exec_root.join("docker-init.tmp");
+        std::fs::write(&tmp, INIT).with_context(|| format!("write {}", tmp.display()))?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::rename(&tmp, &path)?;
+    }
+    Ok(path)
 }

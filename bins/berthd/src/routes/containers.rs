@@ -31,6 +31,13 @@ fn json_body<T: for<'de> Deserialize<'de> + Default>(body: &Bytes) -> ApiResult<
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
 }
 
+/// JSON whose maps (HashMaps in our types) come out sorted, as Go marshals them.
+fn json_with_sorted_maps<T: serde::Serialize>(value: &T, maps: &[&[&str]]) -> ApiResult<Response> {
+    let body = crate::ordered_json::sorted_maps(value, maps)
+        .map_err(|e| ApiError(berth_engine::EngineError::internal(e.to_string())))?;
+    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
+}
+
 fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
@@ -69,7 +76,7 @@ pub async fn list(state: State, q: Query) -> ApiResult<Response> {
     };
     let engine = state.0.clone();
     let list = tokio::task::spawn_blocking(move || engine.containers().list(&opts)).await??;
-    Ok(Json(list).into_response())
+    json_with_sorted_maps(&list, &[&["Labels"], &["NetworkSettings", "Networks"]])
 }
 
 pub async fn inspect(state: State, Path(id): Path<String>, q: Query) -> ApiResult<Response> {
@@ -77,7 +84,21 @@ pub async fn inspect(state: State, Path(id): Path<String>, q: Query) -> ApiResul
     let engine = state.0.clone();
     let info =
         tokio::task::spawn_blocking(move || engine.containers().inspect(&id, size)).await??;
-    Ok(Json(info).into_response())
+    json_with_sorted_maps(
+        &info,
+        &[
+            &["GraphDriver", "Data"],
+            &["Config", "Labels"],
+            &["HostConfig", "Tmpfs"],
+            &["HostConfig", "Sysctls"],
+            &["HostConfig", "LogConfig", "Config"],
+            &["HostConfig", "PortBindings"],
+            &["HostConfig", "StorageOpt"],
+            &["HostConfig", "Annotations"],
+            &["NetworkSettings", "Networks"],
+            &["NetworkSettings", "Ports"],
+        ],
+    )
 }
 
 pub async fn start(state: State, Path(id): Path<String>) -> ApiResult<Response> {
@@ -284,6 +305,31 @@ pub async fn exec_start(
     let engine = state.0.clone();
     match engine.containers().start_exec(&id, start.detach, start.tty).await? {
         ExecStart::Detached => Ok(StatusCode::OK.into_response()),
+        ExecStart::Failed { message, tty } => {
+            let line = format!("{message}\r\n").into_bytes();
+            let bytes = if tty {
+                line
+            } else {
+                berth_shim::Frame::new(berth_shim::StreamKind::Stdout, line)
+                    .encode()
+                    .to_vec()
+            };
+            let content_type = if tty { RAW_STREAM } else { MULTIPLEXED_STREAM };
+            match on_upgrade {
+                Some(on_upgrade) => {
+                    tokio::spawn(async move {
+                        if let Ok(upgraded) = on_upgrade.await {
+                            use tokio::io::AsyncWriteExt;
+                            let mut io = TokioIo::new(upgraded);
+                            let _ = io.write_all(&bytes).await;
+                            let _ = io.shutdown().await;
+                        }
+                    });
+                    Ok(upgraded_response(content_type))
+                }
+                None => Ok(([(CONTENT_TYPE, content_type)], bytes).into_response()),
+            }
+        }
         ExecStart::Attached {
             stream,
             tty,
@@ -339,4 +385,16 @@ pub async fn exec_resize(state: State, Path(id): Path<String>, q: Query) -> ApiR
     let (h, w) = size_of(&q)?;
     state.containers().resize_exec(&id, h, w).await?;
     Ok(StatusCode::CREATED.into_response())
+}
+
+pub async fn rename(state: State, Path(id): Path<String>, q: Query) -> ApiResult<Response> {
+    let name = q.get("name").unwrap_or("").to_string();
+    state.containers().rename(&id, &name)?;
+    Ok(no_content())
+}
+
+pub async fn prune(state: State, q: Query) -> ApiResult<Response> {
+    let filters = Filters::parse(q.get("filters"))?;
+    let report = state.containers().prune(&filters).await?;
+    Ok(Json(report).into_response())
 }

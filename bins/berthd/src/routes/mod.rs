@@ -36,6 +36,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         )
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
+        .route("/containers/prune", post(containers::prune))
+        .route("/containers/{id}/rename", post(containers::rename))
         .route("/containers/{id}/json", get(containers::inspect))
         .route("/containers/{id}/start", post(containers::start))
         .route("/containers/{id}/stop", post(containers::stop))

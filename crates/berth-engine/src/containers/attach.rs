@@ -187,6 +187,18 @@ where
     exit
 }
 
+/// Runc's check of the exec'd command, made before the shim is asked.
+fn check_exec_command(root: &std::path::Path, process: &serde_json::Value) -> Option<rootfs::ExecProblem> {
+    let argv0 = process["args"][0].as_str()?;
+    let env: Vec<String> = serde_json::from_value(process["env"].clone()).unwrap_or_default();
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let cwd = process["cwd"].as_str().unwrap_or("/");
+    rootfs::check_executable(root, argv0, path, cwd).err()
+}
+
 /// One `docker exec` instance.
 pub struct Exec {
     pub id: String,
@@ -210,6 +222,8 @@ pub type ExecConfig = bollard_stubs::models::ExecConfig;
 /// What `start_exec` hands the route.
 pub enum ExecStart {
     Detached,
+    /// The command cannot run: the message goes to the client, the code to inspect.
+    Failed { message: String, tty: bool },
     Attached {
         stream: ShimStream,
         tty: bool,
@@ -387,6 +401,7 @@ impl ContainerService {
             process["capabilities"] = serde_json::json!({
                 "bounding": all, "effective": all, "permitted": all,
             });
+            super::start::limit_capabilities(&mut process["capabilities"]);
         }
         Ok(process)
     }
@@ -407,6 +422,13 @@ impl ContainerService {
         }
         let tty = tty.unwrap_or(false) || exec.config.tty.unwrap_or(false);
         let process = self.exec_process(&c, &exec.config, tty)?;
+        if let Some(problem) = check_exec_command(&c.dir.join("rootfs"), &process) {
+            let message = problem
+                .message()
+                .replace("failed to create task for container: OCI runtime create failed", "OCI runtime exec failed: exec failed");
+            self.finish_exec(&exec, Some(problem.exit_code() as i32));
+            return Ok(ExecStart::Failed { message, tty });
+        }
         let stdin = exec.config.attach_stdin.unwrap_or(false) && !detach;
         let (pid, stream) = c
             .shim()

@@ -199,9 +199,12 @@ fn name_conflict(name: &str, other: &str) -> EngineError {
 }
 
 fn with_tag(name: &str) -> String {
-    match berth_image::Reference::parse_normalized(name) {
-        Ok(r) if r.tag().is_none() && r.digest().is_none() => format!("{name}:latest"),
-        _ => name.to_string(),
+    let last = name.rsplit('/').next().unwrap_or(name);
+    let is_id = name.starts_with("sha256:") || (name.len() >= 12 && name.chars().all(|c| c.is_ascii_hexdigit()));
+    if last.contains(':') || name.contains('@') || is_id {
+        name.to_string()
+    } else {
+        format!("{name}:latest")
     }
 }
 

@@ -13,6 +13,7 @@ mod lifecycle;
 mod logs;
 pub mod mounts;
 mod names;
+mod ops;
 pub mod record;
 pub mod rootfs;
 pub mod spec;
@@ -29,6 +30,7 @@ use tokio::sync::{oneshot, watch};
 pub use attach::{AttachOptions, AttachStream, Exec, ExecConfig, ExecStart, pump};
 pub use create::CreateRequest;
 pub use lifecycle::{WaitCondition, parse_signal};
+pub use ops::PruneReport;
 pub use logs::{LogEntry, LogOptions, parse_timestamp};
 pub use view::ListOptions;
 

@@ -214,7 +214,10 @@ impl ContainerService {
         let _ = std::fs::remove_dir_all(state.path());
         std::fs::create_dir_all(state.path())
             .map_err(|e| fail(EngineError::internal(format!("create state dir: {e}"))))?;
-        let spec_json = serde_json::to_vec(&oci)
+        let mut spec_value = serde_json::to_value(&oci)
+            .map_err(|e| fail(EngineError::internal(e.to_string())))?;
+        limit_capabilities(&mut spec_value["process"]["capabilities"]);
+        let spec_json = serde_json::to_vec(&spec_value)
             .map_err(|e| fail(EngineError::internal(e.to_string())))?;
         std::fs::write(state.spec(), spec_json)
             .map_err(|e| fail(EngineError::internal(format!("write config.json: {e}"))))?;
@@ -316,6 +319,39 @@ impl ContainerService {
                 "failed to create task for container: {message}"
             ))),
             Err(e) => Err(EngineError::internal(format!("bad shim report {line:?}: {e}"))),
+        }
+    }
+}
+
+/// The capabilities this daemon holds itself (its bounding set): a container cannot
+/// get more, so `--privileged` and `--cap-add` are limited to them (root here may lack
+/// some, such as CAP_SYS_RESOURCE in some sandboxes).
+fn bounding_set() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
+}
+
+/// Removes from every set of an OCI `capabilities` object the ones not in our bounding set.
+pub(crate) fn limit_capabilities(caps: &mut serde_json::Value) {
+    let bounding = bounding_set();
+    let allowed = |name: &str| {
+        berth_runtime::ALL_CAPABILITIES
+            .iter()
+            .position(|c| *c == name)
+            .is_none_or(|bit| bit >= 64 || bounding & (1 << bit) != 0)
+    };
+    if let Some(sets) = caps.as_object_mut() {
+        for set in sets.values_mut() {
+            if let Some(list) = set.as_array_mut() {
+                list.retain(|c| c.as_str().is_none_or(allowed));
+            }
         }
     }
 }

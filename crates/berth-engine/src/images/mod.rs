@@ -5,7 +5,7 @@ mod changes;
 mod login;
 mod pull;
 mod push;
-mod remove;
+pub(crate) mod remove;
 mod unpack;
 
 use std::collections::{BTreeMap, HashSet};
