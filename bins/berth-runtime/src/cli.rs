@@ -50,6 +50,62 @@ pub enum Command {
     List(List),
     /// Write a default config.json into the bundle.
     Spec(Spec),
+    /// Run another process in a running container.
+    Exec(Exec),
+    /// List the processes of a container.
+    Ps(Ps),
+}
+
+#[derive(Debug, Args)]
+pub struct Exec {
+    /// A JSON file with the OCI `process` to run (instead of the command line).
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Allocate a pseudo-TTY.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Return once the process is started instead of waiting for it.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Current working directory in the container.
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Environment variables (`KEY=VALUE`), repeatable.
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// `UID[:GID]` to run as.
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Additional group IDs, repeatable.
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// Capabilities to add, repeatable.
+    #[arg(short, long = "cap")]
+    pub caps: Vec<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// File to write the process's PID to.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pseudoterminal's master end.
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    pub id: String,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Ps {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    pub id: String,
+    /// Options for `ps` (table format only).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -259,3 +259,40 @@ fn docker_default_capabilities_and_seccomp_apply() {
     );
     assert!(stdout.contains("unshare denied\n"), "{stdout}");
 }
+
+#[test]
+fn exec_and_ps_reach_a_running_container() {
+    if !can_run("exec_and_ps_reach_a_running_container") {
+        return;
+    }
+    become_subreaper();
+    let fx = Fixture::new("exec", &["sleep", "100"]);
+    let status = Command::new(BIN)
+        .arg("--root")
+        .arg(fx.state_root())
+        .args(["run", "--detach", "--bundle"])
+        .arg(fx.bundle())
+        .arg(&fx.id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let pid = fx.state()["pid"].as_i64().unwrap() as i32;
+    // exec: the command's output and exit status, in the container's namespaces.
+    let out = fx.runtime(
+        &["exec", "--env", "X=from-exec", &fx.id, "sh", "-c", "echo $X; readlink /proc/1/exe; exit 6"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from-exec\n/bin/busybox\n");
+    // ps: the init is the only process.
+    let pids: Vec<i32> = serde_json::from_str(&fx.ok(&["ps", "--format", "json", &fx.id])).unwrap();
+    assert_eq!(pids, vec![pid]);
+    let table = fx.ok(&["ps", &fx.id]);
+    assert!(table.starts_with("UID") && table.contains("sleep 100"), "{table}");
+    fx.ok(&["kill", &fx.id, "KILL"]);
+    wait_for("the container to exit", || reap(pid));
+    fx.ok(&["delete", &fx.id]);
+}

@@ -2,8 +2,10 @@
 
 mod create;
 mod delete;
+mod exec;
 mod kill;
 mod list;
+mod ps;
 mod run;
 mod spec;
 mod start;
@@ -23,5 +25,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => run::run(&root, &args),
         Command::List(args) => list::list(&root, &args).map(|()| 0),
         Command::Spec(args) => spec::spec(&args).map(|()| 0),
+        Command::Exec(args) => exec::exec(&root, &args),
+        Command::Ps(args) => ps::ps(&root, &args).map(|()| 0),
     }
 }
