@@ -271,7 +271,8 @@ impl Daemon {
         {
             for c in list {
                 if let Some(id) = c["Id"].as_str() {
-                    let _ = self.try_request("DELETE", &format!("/containers/{id}?force=1&v=1"), None);
+                    let _ =
+                        self.try_request("DELETE", &format!("/containers/{id}?force=1&v=1"), None);
                 }
             }
         }
@@ -292,7 +293,10 @@ impl Daemon {
     /// IDs of the containers this daemon has state for (records or shim dirs).
     pub fn container_ids(&self) -> Vec<String> {
         let mut ids = Vec::new();
-        for dir in [self.data_root().join("containers"), self.dir.path().join("run/c")] {
+        for dir in [
+            self.data_root().join("containers"),
+            self.dir.path().join("run/c"),
+        ] {
             if let Ok(entries) = std::fs::read_dir(dir) {
                 for e in entries.flatten() {
                     let name = e.file_name().to_string_lossy().into_owned();
@@ -310,10 +314,17 @@ impl Daemon {
         let mut pids = Vec::new();
         for id in self.container_ids() {
             let shim = self.dir.path().join("run/c").join(&id).join("shim.pid");
-            if let Some(pid) = std::fs::read_to_string(shim).ok().and_then(|s| s.trim().parse().ok()) {
+            if let Some(pid) = std::fs::read_to_string(shim)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
                 pids.push(pid);
             }
-            let record = self.data_root().join("containers").join(&id).join("config.v2.json");
+            let record = self
+                .data_root()
+                .join("containers")
+                .join(&id)
+                .join("config.v2.json");
             if let Some(pid) = std::fs::read(record)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
@@ -378,7 +389,11 @@ impl Daemon {
 fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().starts_with('Z')))
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()
+                .map(|r| r.trim_start().starts_with('Z'))
+        })
         .unwrap_or(true)
 }
 

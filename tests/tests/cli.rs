@@ -25,7 +25,9 @@ fn first_command_starts_the_daemon_on_demand() {
             .output()
             .unwrap()
     };
-    let out = berth(&["pull", "hello-world"]);
+    // README's main command: the daemon starts, the built-in image is "pulled", the
+    // container runs and is removed.
+    let out = berth(&["run", "--rm", "hello-world"]);
     let pidfile = exec_root.join("berthd.pid");
     let pid: Option<i32> = std::fs::read_to_string(&pidfile)
         .ok()
@@ -48,9 +50,19 @@ fn first_command_starts_the_daemon_on_demand() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stdout.contains("Hello from berth!"), "{stdout}");
         assert!(
-            String::from_utf8_lossy(&out.stdout)
-                .contains("Downloaded newer image for hello-world:latest")
+            stderr.contains("Unable to find image 'hello-world:latest' locally")
+                && stderr.contains("Downloaded newer image for hello-world:latest"),
+            "{stderr}"
+        );
+        let ps = berth(&["ps", "-aq"]);
+        assert_eq!(
+            String::from_utf8_lossy(&ps.stdout),
+            "",
+            "--rm left the container"
         );
         assert!(pid.is_some(), "berthd wrote no pidfile");
         assert!(exec_root.join("berth.sock").exists());

@@ -28,7 +28,9 @@ fn run(d: &Daemon, args: &[&str]) -> (Option<i32>, String, String) {
 }
 
 fn inspect(d: &Daemon, id: &str, format: &str) -> String {
-    d.docker_ok(&["inspect", "-f", format, id]).trim().to_string()
+    d.docker_ok(&["inspect", "-f", format, id])
+        .trim()
+        .to_string()
 }
 
 fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
@@ -57,31 +59,79 @@ fn docker_security_defaults_hold_inside() {
     let (code, out, err) = run(&d, &["run", "--rm", "busybox", "sh", "-c", script]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
-    assert!(out.contains("unshare=1"), "seccomp must refuse unshare: {out}");
+    assert!(
+        out.contains("unshare=1"),
+        "seccomp must refuse unshare: {out}"
+    );
     assert!(out.contains("mount=1"), "mount must be refused: {out}");
     assert!(out.contains("sys=1"), "/sys must be read-only: {out}");
-    assert!(out.contains("sysrq=1"), "/proc/sysrq-trigger must be read-only: {out}");
-    assert!(out.contains("kcore=1"), "/proc/kcore must be empty or masked: {out}");
-    assert!(out.contains("sh -c grep CapEff"), "PID 1 is the command: {out}");
+    assert!(
+        out.contains("sysrq=1"),
+        "/proc/sysrq-trigger must be read-only: {out}"
+    );
+    assert!(
+        out.contains("kcore=1"),
+        "/proc/kcore must be empty or masked: {out}"
+    );
+    assert!(
+        out.contains("sh -c grep CapEff"),
+        "PID 1 is the command: {out}"
+    );
 
     // keyctl(2) is refused by the profile: busybox has no keyctl applet, so use the
     // privileged comparison instead: --privileged gets every capability.
     let (_, out, _) = run(
         &d,
-        &["run", "--rm", "--privileged", "busybox", "grep", "CapEff", "/proc/self/status"],
+        &[
+            "run",
+            "--rm",
+            "--privileged",
+            "busybox",
+            "grep",
+            "CapEff",
+            "/proc/self/status",
+        ],
     );
     // Every capability the daemon itself holds.
     let ours = std::fs::read_to_string("/proc/self/status").unwrap();
-    let bounding = ours.lines().find_map(|l| l.strip_prefix("CapBnd:")).unwrap().trim().to_string();
-    assert!(out.contains(&format!("CapEff:\t{bounding}")), "{out} vs {bounding}");
+    let bounding = ours
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(
+        out.contains(&format!("CapEff:\t{bounding}")),
+        "{out} vs {bounding}"
+    );
     let (_, out, _) = run(
         &d,
-        &["run", "--rm", "--cap-drop", "ALL", "busybox", "grep", "CapEff", "/proc/self/status"],
+        &[
+            "run",
+            "--rm",
+            "--cap-drop",
+            "ALL",
+            "busybox",
+            "grep",
+            "CapEff",
+            "/proc/self/status",
+        ],
     );
     assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
     let (_, out, _) = run(
         &d,
-        &["run", "--rm", "--security-opt", "seccomp=unconfined", "--cap-add", "SYS_ADMIN", "busybox", "sh", "-c", "unshare -m true; echo $?"],
+        &[
+            "run",
+            "--rm",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--cap-add",
+            "SYS_ADMIN",
+            "busybox",
+            "sh",
+            "-c",
+            "unshare -m true; echo $?",
+        ],
     );
     assert_eq!(out.trim(), "0");
 }
@@ -90,19 +140,37 @@ fn docker_security_defaults_hold_inside() {
 fn lifecycle_leaves_nothing_behind() {
     let d = daemon_with_busybox();
     let id = d
-        .docker_ok(&["run", "-d", "--name", "web", "busybox", "sh", "-c", "echo ready; trap '' TERM; sleep 300"])
+        .docker_ok(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "busybox",
+            "sh",
+            "-c",
+            "echo ready; trap '' TERM; sleep 300",
+        ])
         .trim()
         .to_string();
     wait_for("log line", || d.docker_ok(&["logs", "web"]) == "ready\n");
-    assert_eq!(inspect(&d, "web", "{{.State.Status}} {{.State.Running}}"), "running true");
+    assert_eq!(
+        inspect(&d, "web", "{{.State.Status}} {{.State.Running}}"),
+        "running true"
+    );
     let ps = d.docker_ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
     assert!(ps.starts_with("web Up "), "{ps}");
-    assert_eq!(d.docker_ok(&["exec", "web", "cat", "/etc/hostname"]).trim(), &id[..12]);
+    assert_eq!(
+        d.docker_ok(&["exec", "web", "cat", "/etc/hostname"]).trim(),
+        &id[..12]
+    );
     // A name in use, a missing image, a bad command.
     let (code, _, err) = run(&d, &["run", "--name", "web", "busybox", "true"]);
     assert_eq!(code, Some(125));
     assert!(err.contains("is already in use by container"), "{err}");
-    let (code, _, err) = run(&d, &["run", "--rm", "--pull", "never", "nosuchimage", "true"]);
+    let (code, _, err) = run(
+        &d,
+        &["run", "--rm", "--pull", "never", "nosuchimage", "true"],
+    );
     assert_eq!(code, Some(125));
     assert!(err.contains("No such image: nosuchimage:latest"), "{err}");
     let (code, _, _) = run(&d, &["run", "--rm", "busybox", "nosuchcommand"]);
@@ -120,7 +188,17 @@ fn lifecycle_leaves_nothing_behind() {
     d.docker_ok(&["rm", "web"]);
     // --rm, exit codes, stdin.
     for code in [0, 3, 42, 255] {
-        let (got, _, _) = run(&d, &["run", "--rm", "busybox", "sh", "-c", &format!("exit {code}")]);
+        let (got, _, _) = run(
+            &d,
+            &[
+                "run",
+                "--rm",
+                "busybox",
+                "sh",
+                "-c",
+                &format!("exit {code}"),
+            ],
+        );
         assert_eq!(got, Some(code));
     }
     let out = d
@@ -143,36 +221,89 @@ fn lifecycle_leaves_nothing_behind() {
 #[test]
 fn restart_policies_restart_crashed_containers() {
     let d = daemon_with_busybox();
-    d.docker_ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 3"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
     wait_for("two restarts then exited", || {
         inspect(&d, "flaky", "{{.RestartCount}} {{.State.Status}}") == "2 exited"
     });
     assert_eq!(inspect(&d, "flaky", "{{.State.ExitCode}}"), "3");
-    d.docker_ok(&["run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2; exit 1"]);
-    wait_for("a restart", || inspect(&d, "always", "{{.RestartCount}}") != "0");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2; exit 1",
+    ]);
+    wait_for("a restart", || {
+        inspect(&d, "always", "{{.RestartCount}}") != "0"
+    });
     // A manual stop is not undone by the policy.
     d.docker_ok(&["stop", "-t", "1", "always"]);
     let count = inspect(&d, "always", "{{.RestartCount}}");
     std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(inspect(&d, "always", "{{.RestartCount}} {{.State.Status}}"), format!("{count} exited"));
+    assert_eq!(
+        inspect(&d, "always", "{{.RestartCount}} {{.State.Status}}"),
+        format!("{count} exited")
+    );
 }
 
 #[test]
 fn containers_survive_a_daemon_crash() {
     let mut d = daemon_with_busybox();
     let id = d
-        .docker_ok(&["run", "-d", "--name", "survivor", "busybox", "sh", "-c", "echo one; sleep 300"])
+        .docker_ok(&[
+            "run",
+            "-d",
+            "--name",
+            "survivor",
+            "busybox",
+            "sh",
+            "-c",
+            "echo one; sleep 300",
+        ])
         .trim()
         .to_string();
-    d.docker_ok(&["run", "-d", "--name", "quick", "busybox", "sh", "-c", "sleep 1; exit 5"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "quick",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; exit 5",
+    ]);
     let pid = inspect(&d, "survivor", "{{.State.Pid}}");
     d.kill();
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the container died with the daemon");
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the container died with the daemon"
+    );
     d.restart();
-    assert_eq!(inspect(&d, "survivor", "{{.State.Status}} {{.State.Pid}}"), format!("running {pid}"));
+    assert_eq!(
+        inspect(&d, "survivor", "{{.State.Status}} {{.State.Pid}}"),
+        format!("running {pid}")
+    );
     // The exit that happened while the daemon was down is recorded.
-    wait_for("quick's exit", || inspect(&d, "quick", "{{.State.Status}} {{.State.ExitCode}}") == "exited 5");
+    wait_for("quick's exit", || {
+        inspect(&d, "quick", "{{.State.Status}} {{.State.ExitCode}}") == "exited 5"
+    });
     assert_eq!(d.docker_ok(&["logs", "survivor"]), "one\n");
     assert_eq!(d.docker_ok(&["exec", "survivor", "echo", "two"]), "two\n");
     let (code, _, _) = run(&d, &["stop", "-t", "1", "survivor"]);
@@ -190,23 +321,74 @@ fn mounts_volumes_and_networks() {
     std::fs::create_dir_all(&host_dir).unwrap();
     std::fs::write(host_dir.join("in.txt"), "from host\n").unwrap();
     let bind = format!("{}:/shared", host_dir.display());
-    let out = d.docker_ok(&["run", "--rm", "-v", &bind, "busybox", "sh", "-c", "cat /shared/in.txt; echo out > /shared/out.txt"]);
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /shared/in.txt; echo out > /shared/out.txt",
+    ]);
     assert_eq!(out, "from host\n");
-    assert_eq!(std::fs::read_to_string(host_dir.join("out.txt")).unwrap(), "out\n");
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("out.txt")).unwrap(),
+        "out\n"
+    );
     let ro = format!("{}:/shared:ro", host_dir.display());
-    let (code, _, _) = run(&d, &["run", "--rm", "-v", &ro, "busybox", "touch", "/shared/x"]);
+    let (code, _, _) = run(
+        &d,
+        &["run", "--rm", "-v", &ro, "busybox", "touch", "/shared/x"],
+    );
     assert_eq!(code, Some(1));
     // A named volume keeps data across containers, and is refused removal in use.
-    d.docker_ok(&["run", "--rm", "-v", "data:/data", "busybox", "sh", "-c", "echo kept > /data/f"]);
-    assert_eq!(d.docker_ok(&["run", "--rm", "-v", "data:/data", "busybox", "cat", "/data/f"]), "kept\n");
-    d.docker_ok(&["create", "--name", "user", "-v", "data:/data", "busybox", "true"]);
+    d.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    assert_eq!(
+        d.docker_ok(&[
+            "run",
+            "--rm",
+            "-v",
+            "data:/data",
+            "busybox",
+            "cat",
+            "/data/f"
+        ]),
+        "kept\n"
+    );
+    d.docker_ok(&[
+        "create",
+        "--name",
+        "user",
+        "-v",
+        "data:/data",
+        "busybox",
+        "true",
+    ]);
     let (code, _, err) = run(&d, &["volume", "rm", "data"]);
     assert_eq!(code, Some(1));
     assert!(err.contains("volume is in use"), "{err}");
     d.docker_ok(&["rm", "user"]);
     d.docker_ok(&["volume", "rm", "data"]);
     // A new named volume is filled from the image's content at its mount point.
-    let out = d.docker_ok(&["run", "--rm", "-v", "etc:/etc", "busybox", "cat", "/etc/passwd"]);
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "etc:/etc",
+        "busybox",
+        "cat",
+        "/etc/passwd",
+    ]);
     assert!(out.starts_with("root:"), "{out}");
     // --read-only with a --tmpfs, user, workdir, env, hostname.
     let out = d.docker_ok(&[
@@ -215,9 +397,25 @@ fn mounts_volumes_and_networks() {
     ]);
     assert_eq!(out, "65534:65534 /scratch b box\nro\n");
     // --network none has only loopback; host sees the host's interfaces.
-    let none = d.docker_ok(&["run", "--rm", "--network", "none", "busybox", "cat", "/proc/net/dev"]);
+    let none = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "cat",
+        "/proc/net/dev",
+    ]);
     assert_eq!(none.lines().count(), 3, "{none}");
-    let host = d.docker_ok(&["run", "--rm", "--network", "host", "busybox", "cat", "/proc/net/dev"]);
+    let host = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "cat",
+        "/proc/net/dev",
+    ]);
     let ours = std::fs::read_to_string("/proc/net/dev").unwrap();
     assert_eq!(host.lines().count(), ours.lines().count());
     d.assert_no_leaks(&[]);

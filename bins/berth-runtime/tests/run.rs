@@ -282,16 +282,30 @@ fn exec_and_ps_reach_a_running_container() {
     let pid = fx.state()["pid"].as_i64().unwrap() as i32;
     // exec: the command's output and exit status, in the container's namespaces.
     let out = fx.runtime(
-        &["exec", "--env", "X=from-exec", &fx.id, "sh", "-c", "echo $X; readlink /proc/1/exe; exit 6"],
+        &[
+            "exec",
+            "--env",
+            "X=from-exec",
+            &fx.id,
+            "sh",
+            "-c",
+            "echo $X; readlink /proc/1/exe; exit 6",
+        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "from-exec\n/bin/busybox\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "from-exec\n/bin/busybox\n"
+    );
     // ps: the init is the only process.
     let pids: Vec<i32> = serde_json::from_str(&fx.ok(&["ps", "--format", "json", &fx.id])).unwrap();
     assert_eq!(pids, vec![pid]);
     let table = fx.ok(&["ps", &fx.id]);
-    assert!(table.starts_with("UID") && table.contains("sleep 100"), "{table}");
+    assert!(
+        table.starts_with("UID") && table.contains("sleep 100"),
+        "{table}"
+    );
     fx.ok(&["kill", &fx.id, "KILL"]);
     wait_for("the container to exit", || reap(pid));
     fx.ok(&["delete", &fx.id]);

@@ -18,8 +18,9 @@ impl AsyncFdIo {
         set_nonblocking(fd.as_raw_fd())?;
         // SAFETY: `OwnedFd` keeps the descriptor open, and returns the same raw fd, for
         // as long as the `AsyncFd` owns it.
-        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE | Interest::WRITABLE) }
-            .map_err(|err| err.into_parts().1)?;
+        let fd =
+            unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE | Interest::WRITABLE) }
+                .map_err(|err| err.into_parts().1)?;
         Ok(AsyncFdIo { fd })
     }
 

@@ -68,9 +68,9 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
     detach()?;
-    std::fs::write(state.shim_pid(), std::process::id().to_string())
-        .context("write shim.pid")?;
-    let spec = libcontainer::oci_spec::runtime::Spec::load(state.spec()).context("load config.json")?;
+    std::fs::write(state.shim_pid(), std::process::id().to_string()).context("write shim.pid")?;
+    let spec =
+        libcontainer::oci_spec::runtime::Spec::load(state.spec()).context("load config.json")?;
     let terminal = spec
         .process()
         .as_ref()

@@ -12,7 +12,10 @@ pub fn oom_killed(cgroupfs: &Path, cgroups_path: &str) -> bool {
         (cgroupfs.join(relative).join("memory.events"), "oom_kill")
     } else {
         (
-            cgroupfs.join("memory").join(relative).join("memory.oom_control"),
+            cgroupfs
+                .join("memory")
+                .join(relative)
+                .join("memory.oom_control"),
             "oom_kill",
         )
     };

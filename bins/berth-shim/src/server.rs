@@ -168,7 +168,10 @@ async fn supervise(shim: &Rc<Shim>) {
             notified.await;
         }
     };
-    if tokio::time::timeout(DRAIN_AFTER_EXIT, drained).await.is_err() {
+    if tokio::time::timeout(DRAIN_AFTER_EXIT, drained)
+        .await
+        .is_err()
+    {
         tracing::warn!("output still open {DRAIN_AFTER_EXIT:?} after the container exited");
     }
     let oom = crate::oom::oom_killed(&shim.config.cgroupfs, &shim.config.cgroups_path);
@@ -475,7 +478,10 @@ fn start_exec(
         shim.exited().is_none() && shim.init_status.get().is_none(),
         "container is not running"
     );
-    anyhow::ensure!(!shim.paused.get(), "container is paused, unpause the container before exec");
+    anyhow::ensure!(
+        !shim.paused.get(),
+        "container is paused, unpause the container before exec"
+    );
     let n = shim.exec_counter.get() + 1;
     shim.exec_counter.set(n);
     let dir = shim.config.state.path();
@@ -527,7 +533,11 @@ async fn stream_exec(
         tokio::task::spawn_local(async move {
             let mut buf = vec![0u8; Frame::MAX_PAYLOAD];
             while let Ok(n) = fd.read(&mut buf).await {
-                if n == 0 || tx.send(Frame::new(kind, Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                if n == 0
+                    || tx
+                        .send(Frame::new(kind, Bytes::copy_from_slice(&buf[..n])))
+                        .is_err()
+                {
                     break;
                 }
             }
@@ -542,7 +552,8 @@ async fn stream_exec(
         if outputs_done && code.is_some() {
             break;
         }
-        let deadline = drain_deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86400 * 365));
+        let deadline = drain_deadline
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86400 * 365));
         tokio::select! {
             frame = rx.recv(), if !outputs_done => match frame {
                 Some(frame) => write.write_all(&frame.encode()).await?,

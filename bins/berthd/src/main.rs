@@ -2,9 +2,9 @@
 
 mod api_error;
 mod config;
+mod ordered_json;
 mod query;
 mod routes;
-mod ordered_json;
 mod server;
 
 use std::sync::Arc;

@@ -134,6 +134,9 @@ mod tests {
         let ordered: Ordered = serde_json::from_str(r#"{"b":1,"a":{"d":1,"c":2}}"#).unwrap();
         let mut o = ordered.clone();
         o.sort_at(&["a"]);
-        assert_eq!(serde_json::to_string(&o).unwrap(), r#"{"b":1,"a":{"c":2,"d":1}}"#);
+        assert_eq!(
+            serde_json::to_string(&o).unwrap(),
+            r#"{"b":1,"a":{"c":2,"d":1}}"#
+        );
     }
 }

@@ -91,7 +91,10 @@ mod tests {
             .iter()
             .find(|d| d.path == Path::new("/dev/null"))
             .expect("/dev/null exists");
-        assert_eq!((null.kind, null.major, null.minor), (DeviceKind::Char, 1, 3));
+        assert_eq!(
+            (null.kind, null.major, null.minor),
+            (DeviceKind::Char, 1, 3)
+        );
         assert!(!devices.iter().any(|d| d.path.starts_with("/dev/pts")));
     }
 }

@@ -44,7 +44,8 @@ impl ShimClient {
                     path: self.socket.clone(),
                     source,
                 })?;
-        let mut line = serde_json::to_vec(request).map_err(|e| ShimError::Protocol(e.to_string()))?;
+        let mut line =
+            serde_json::to_vec(request).map_err(|e| ShimError::Protocol(e.to_string()))?;
         line.push(b'\n');
         conn.write_all(&line).await?;
         let mut buf = Vec::with_capacity(256);

@@ -144,7 +144,10 @@ mod tests {
             r#"{"op":"attach","stdin":true,"stdout":true,"stderr":false,"close_stdin":true}"#,
         )
         .unwrap();
-        assert!(matches!(attach, Request::Attach(AttachRequest { stdin: true, .. })));
+        assert!(matches!(
+            attach,
+            Request::Attach(AttachRequest { stdin: true, .. })
+        ));
     }
 
     #[test]

@@ -20,11 +20,16 @@ pub fn exec(root: &Path, args: &Exec) -> anyhow::Result<u8> {
         None => (None, None),
         Some(user) => {
             let (u, g) = user.split_once(':').unwrap_or((user, ""));
-            let uid = u.parse::<u32>().with_context(|| format!("user {u:?} is not a number"))?;
+            let uid = u
+                .parse::<u32>()
+                .with_context(|| format!("user {u:?} is not a number"))?;
             let gid = if g.is_empty() {
                 None
             } else {
-                Some(g.parse::<u32>().with_context(|| format!("group {g:?} is not a number"))?)
+                Some(
+                    g.parse::<u32>()
+                        .with_context(|| format!("group {g:?} is not a number"))?,
+                )
             };
             (Some(uid), gid)
         }

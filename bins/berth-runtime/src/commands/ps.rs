@@ -52,9 +52,15 @@ pub fn ps(root: &Path, args: &Ps) -> anyhow::Result<()> {
 fn cgroup_pids(cgroup: &Path, init: Option<i32>) -> anyhow::Result<Vec<i32>> {
     let relative = cgroup.strip_prefix("/").unwrap_or(cgroup);
     let candidates = [
-        Path::new("/sys/fs/cgroup").join(relative).join("cgroup.procs"),
-        Path::new("/sys/fs/cgroup/pids").join(relative).join("cgroup.procs"),
-        Path::new("/sys/fs/cgroup/memory").join(relative).join("cgroup.procs"),
+        Path::new("/sys/fs/cgroup")
+            .join(relative)
+            .join("cgroup.procs"),
+        Path::new("/sys/fs/cgroup/pids")
+            .join(relative)
+            .join("cgroup.procs"),
+        Path::new("/sys/fs/cgroup/memory")
+            .join(relative)
+            .join("cgroup.procs"),
     ];
     for file in candidates {
         if let Ok(text) = std::fs::read_to_string(&file)

@@ -160,7 +160,11 @@ pub async fn wait(state: State, Path(id): Path<String>, q: Query) -> ApiResult<R
         };
         Ok::<_, std::io::Error>(Bytes::from(format!("{line}\n")))
     });
-    Ok(([(CONTENT_TYPE, "application/json")], Body::from_stream(body)).into_response())
+    Ok((
+        [(CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response())
 }
 
 pub async fn resize(state: State, Path(id): Path<String>, q: Query) -> ApiResult<Response> {
@@ -200,7 +204,9 @@ pub async fn logs(state: State, Path(id): Path<String>, q: Query) -> ApiResult<R
         ));
     }
     let (tty, mut rx) = state.containers().logs(&id, opts)?;
-    let body = futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|b| b.map(Ok::<_, std::io::Error>)));
+    let body = futures::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|b| b.map(Ok::<_, std::io::Error>))
+    });
     let kind = if tty { RAW_STREAM } else { MULTIPLEXED_STREAM };
     Ok(([(CONTENT_TYPE, kind)], Body::from_stream(body)).into_response())
 }
@@ -238,7 +244,11 @@ pub async fn attach(
         detach_keys: q.value("detachKeys").map(str::to_string),
     };
     let attach = state.containers().attach(&id, opts)?;
-    let content_type = if attach.tty { RAW_STREAM } else { MULTIPLEXED_STREAM };
+    let content_type = if attach.tty {
+        RAW_STREAM
+    } else {
+        MULTIPLEXED_STREAM
+    };
     if !wants_upgrade(req.headers()) {
         // An old-style client: the output as the body, no stdin.
         let replay = attach.replay.clone();
@@ -281,7 +291,11 @@ pub async fn attach(
 pub async fn exec_create(state: State, Path(id): Path<String>, body: Bytes) -> ApiResult<Response> {
     let config: ExecConfig = json_body(&body)?;
     let exec_id = state.containers().create_exec(&id, config)?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({"Id": exec_id}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"Id": exec_id})),
+    )
+        .into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -303,7 +317,11 @@ pub async fn exec_start(
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let start: ExecStartBody = json_body(&body)?;
     let engine = state.0.clone();
-    match engine.containers().start_exec(&id, start.detach, start.tty).await? {
+    match engine
+        .containers()
+        .start_exec(&id, start.detach, start.tty)
+        .await?
+    {
         ExecStart::Detached => Ok(StatusCode::OK.into_response()),
         ExecStart::Failed { message, tty } => {
             let line = format!("{message}\r\n").into_bytes();
@@ -343,7 +361,15 @@ pub async fn exec_start(
                     tokio::spawn(async move {
                         let code = match on_upgrade.await {
                             Ok(upgraded) => {
-                                pump(TokioIo::new(upgraded), stream, tty, stdin, detach_keys, Vec::new()).await
+                                pump(
+                                    TokioIo::new(upgraded),
+                                    stream,
+                                    tty,
+                                    stdin,
+                                    detach_keys,
+                                    Vec::new(),
+                                )
+                                .await
                             }
                             Err(_) => drain(stream).await,
                         };

@@ -1,8 +1,10 @@
 //! The route table: method and path to handler. Handlers turn requests into typed calls
 //! on the engine and answers into dockerd's JSON.
 
+mod archive;
 mod containers;
 mod images;
+mod resources;
 mod stream;
 mod system;
 mod volumes;
@@ -50,7 +52,20 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/attach", post(containers::attach))
         .route("/containers/{id}/exec", post(containers::exec_create))
-        .route("/containers/{id}", axum::routing::delete(containers::remove))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get).head(archive::head).put(archive::put),
+        )
+        .route("/containers/{id}/changes", get(archive::changes))
+        .route("/containers/{id}/export", get(archive::export))
+        .route("/commit", post(archive::commit))
+        .route("/containers/{id}/stats", get(resources::stats))
+        .route("/containers/{id}/top", get(resources::top))
+        .route("/containers/{id}/update", post(resources::update))
+        .route(
+            "/containers/{id}",
+            axum::routing::delete(containers::remove),
+        )
         .route("/exec/{id}/start", post(containers::exec_start))
         .route("/exec/{id}/resize", post(containers::exec_resize))
         .route("/exec/{id}/json", get(containers::exec_inspect))

@@ -88,14 +88,22 @@ pub fn parse_detach_keys(text: &str) -> Result<Vec<u8>> {
                 "]" => 29,
                 "^" => 30,
                 "_" => 31,
-                c if c.len() == 1 && c.as_bytes()[0].is_ascii_lowercase() => c.as_bytes()[0] - b'a' + 1,
-                _ => return Err(EngineError::invalid(format!("Invalid escape keys ({text}) provided"))),
+                c if c.len() == 1 && c.as_bytes()[0].is_ascii_lowercase() => {
+                    c.as_bytes()[0] - b'a' + 1
+                }
+                _ => {
+                    return Err(EngineError::invalid(format!(
+                        "Invalid escape keys ({text}) provided"
+                    )));
+                }
             };
             keys.push(c);
         } else if key.len() == 1 {
             keys.push(key.as_bytes()[0]);
         } else {
-            return Err(EngineError::invalid(format!("Invalid escape keys ({text}) provided")));
+            return Err(EngineError::invalid(format!(
+                "Invalid escape keys ({text}) provided"
+            )));
         }
     }
     Ok(keys)
@@ -104,7 +112,14 @@ pub fn parse_detach_keys(text: &str) -> Result<Vec<u8>> {
 /// Copies between the client connection and the shim stream until the process's output
 /// ends, the client detaches, or the client goes away. Returns the exit code when the
 /// stream ended with one.
-pub async fn pump<C>(client: C, stream: ShimStream, tty: bool, stdin: bool, detach_keys: Vec<u8>, replay: Vec<u8>) -> Option<i32>
+pub async fn pump<C>(
+    client: C,
+    stream: ShimStream,
+    tty: bool,
+    stdin: bool,
+    detach_keys: Vec<u8>,
+    replay: Vec<u8>,
+) -> Option<i32>
 where
     C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -188,7 +203,10 @@ where
 }
 
 /// Runc's check of the exec'd command, made before the shim is asked.
-fn check_exec_command(root: &std::path::Path, process: &serde_json::Value) -> Option<rootfs::ExecProblem> {
+fn check_exec_command(
+    root: &std::path::Path,
+    process: &serde_json::Value,
+) -> Option<rootfs::ExecProblem> {
     let argv0 = process["args"][0].as_str()?;
     let env: Vec<String> = serde_json::from_value(process["env"].clone()).unwrap_or_default();
     let path = env
@@ -223,7 +241,10 @@ pub type ExecConfig = bollard_stubs::models::ExecConfig;
 pub enum ExecStart {
     Detached,
     /// The command cannot run: the message goes to the client, the code to inspect.
-    Failed { message: String, tty: bool },
+    Failed {
+        message: String,
+        tty: bool,
+    },
     Attached {
         stream: ShimStream,
         tty: bool,
@@ -340,8 +361,15 @@ impl ContainerService {
             state: Mutex::new(ExecState::default()),
             done: watch::channel(false).0,
         });
-        self.execs.lock().expect("execs lock").insert(id.clone(), exec);
-        self.event(&format!("exec_create: {cmd}"), &record, &[("execID", id.clone())]);
+        self.execs
+            .lock()
+            .expect("execs lock")
+            .insert(id.clone(), exec);
+        self.event(
+            &format!("exec_create: {cmd}"),
+            &record,
+            &[("execID", id.clone())],
+        );
         Ok(id)
     }
 
@@ -356,7 +384,12 @@ impl ContainerService {
 
     /// The OCI process for an exec: the container's, with the exec's command, env,
     /// working directory, user, terminal and privileges.
-    fn exec_process(&self, c: &super::Container, config: &ExecConfig, tty: bool) -> Result<serde_json::Value> {
+    fn exec_process(
+        &self,
+        c: &super::Container,
+        config: &ExecConfig,
+        tty: bool,
+    ) -> Result<serde_json::Value> {
         let spec: serde_json::Value = serde_json::from_slice(
             &std::fs::read(c.state_dir.spec())
                 .map_err(|e| EngineError::internal(format!("read the container's spec: {e}")))?,
@@ -372,7 +405,8 @@ impl ContainerService {
         } else if let Some(obj) = process.as_object_mut() {
             obj.remove("consoleSize");
         }
-        let mut env: Vec<String> = serde_json::from_value(process["env"].clone()).unwrap_or_default();
+        let mut env: Vec<String> =
+            serde_json::from_value(process["env"].clone()).unwrap_or_default();
         for entry in config.env.iter().flatten() {
             let key = entry.split('=').next().unwrap_or_default();
             env.retain(|e| e.split('=').next() != Some(key));
@@ -384,11 +418,16 @@ impl ContainerService {
         }
         if let Some(user) = config.user.as_deref().filter(|u| !u.is_empty()) {
             let root = c.dir.join("rootfs");
-            let passwd = rootfs::read_in_root(&root, "/etc/passwd", 16 << 20).ok().flatten();
-            let group = rootfs::read_in_root(&root, "/etc/group", 16 << 20).ok().flatten();
+            let passwd = rootfs::read_in_root(&root, "/etc/passwd", 16 << 20)
+                .ok()
+                .flatten();
+            let group = rootfs::read_in_root(&root, "/etc/group", 16 << 20)
+                .ok()
+                .flatten();
             let group_add = c.record().host_config.group_add.unwrap_or_default();
-            let resolved = berth_runtime::resolve_user(user, &group_add, passwd.as_deref(), group.as_deref())
-                .map_err(|e| EngineError::invalid(e.to_string()))?;
+            let resolved =
+                berth_runtime::resolve_user(user, &group_add, passwd.as_deref(), group.as_deref())
+                    .map_err(|e| EngineError::invalid(e.to_string()))?;
             process["user"] = serde_json::json!({
                 "uid": resolved.uid,
                 "gid": resolved.gid,
@@ -397,7 +436,11 @@ impl ContainerService {
         }
         if config.privileged.unwrap_or(false) {
             let last = self.facts.last_cap as usize;
-            let all: Vec<&str> = berth_runtime::ALL_CAPABILITIES.iter().take(last + 1).copied().collect();
+            let all: Vec<&str> = berth_runtime::ALL_CAPABILITIES
+                .iter()
+                .take(last + 1)
+                .copied()
+                .collect();
             process["capabilities"] = serde_json::json!({
                 "bounding": all, "effective": all, "permitted": all,
             });
@@ -407,25 +450,36 @@ impl ContainerService {
     }
 
     /// `POST /exec/{id}/start`.
-    pub async fn start_exec(self: &Arc<Self>, id: &str, detach: bool, tty: Option<bool>) -> Result<ExecStart> {
+    pub async fn start_exec(
+        self: &Arc<Self>,
+        id: &str,
+        detach: bool,
+        tty: Option<bool>,
+    ) -> Result<ExecStart> {
         let exec = self.exec(id)?;
         {
             let mut state = exec.state.lock().expect("exec lock");
             if state.started {
-                return Err(EngineError::conflict(format!("Error: Exec command {id} has already run")));
+                return Err(EngineError::conflict(format!(
+                    "Error: Exec command {id} has already run"
+                )));
             }
             state.started = true;
         }
         let c = self.get(&exec.container_id)?;
         if c.record().state.status != Status::Running {
-            return Err(EngineError::conflict(format!("container {} is not running", c.id)));
+            return Err(EngineError::conflict(format!(
+                "container {} is not running",
+                c.id
+            )));
         }
         let tty = tty.unwrap_or(false) || exec.config.tty.unwrap_or(false);
         let process = self.exec_process(&c, &exec.config, tty)?;
         if let Some(problem) = check_exec_command(&c.dir.join("rootfs"), &process) {
-            let message = problem
-                .message()
-                .replace("failed to create task for container: OCI runtime create failed", "OCI runtime exec failed: exec failed");
+            let message = problem.message().replace(
+                "failed to create task for container: OCI runtime create failed",
+                "OCI runtime exec failed: exec failed",
+            );
             self.finish_exec(&exec, Some(problem.exit_code() as i32));
             return Ok(ExecStart::Failed { message, tty });
         }
@@ -448,7 +502,11 @@ impl ContainerService {
             state.pid = i64::from(pid);
         }
         let cmd = exec.config.cmd.clone().unwrap_or_default().join(" ");
-        self.event(&format!("exec_start: {cmd}"), &c.record(), &[("execID", exec.id.clone())]);
+        self.event(
+            &format!("exec_start: {cmd}"),
+            &c.record(),
+            &[("execID", exec.id.clone())],
+        );
         if detach {
             let service = self.clone();
             let exec2 = exec.clone();
@@ -487,7 +545,11 @@ impl ContainerService {
         }
         exec.done.send_replace(true);
         if let Ok(c) = self.get(&exec.container_id) {
-            self.event("exec_die", &c.record(), &[("execID", exec.id.clone()), ("exitCode", code.to_string())]);
+            self.event(
+                "exec_die",
+                &c.record(),
+                &[("execID", exec.id.clone()), ("exitCode", code.to_string())],
+            );
         }
     }
 
@@ -556,7 +618,9 @@ impl ContainerService {
             if frame.stream == StreamKind::Exit {
                 code = frame.exit_status().map_or(126, |s| s.exit_code);
             } else if output.len() < limit {
-                output.extend_from_slice(&frame.payload[..frame.payload.len().min(limit - output.len())]);
+                output.extend_from_slice(
+                    &frame.payload[..frame.payload.len().min(limit - output.len())],
+                );
             }
         }
         Ok((code, String::from_utf8_lossy(&output).into_owned()))
@@ -568,7 +632,9 @@ impl ContainerService {
             .lock()
             .expect("execs lock")
             .values()
-            .filter(|e| e.container_id == container_id && e.state.lock().expect("exec lock").running)
+            .filter(|e| {
+                e.container_id == container_id && e.state.lock().expect("exec lock").running
+            })
             .map(|e| e.id.clone())
             .collect()
     }

@@ -130,13 +130,17 @@ pub fn swap_to_v2(memory_swap: i64, memory: i64) -> io::Result<i64> {
         return Ok(memory_swap);
     }
     if memory == 0 || memory == -1 {
-        return Err(io::Error::other("unable to set swap limit without memory limit"));
+        return Err(io::Error::other(
+            "unable to set swap limit without memory limit",
+        ));
     }
     if memory < 0 {
         return Err(io::Error::other(format!("invalid memory value: {memory}")));
     }
     if memory_swap < memory {
-        return Err(io::Error::other("memory+swap limit should be >= memory limit"));
+        return Err(io::Error::other(
+            "memory+swap limit should be >= memory limit",
+        ));
     }
     Ok(memory_swap - memory)
 }
@@ -467,10 +471,12 @@ impl Cgroup {
             }
         };
         let set_swap = |value: i64| -> io::Result<()> {
-            if value == 0 {
+            let path = mem("memory.memsw.limit_in_bytes");
+            // Without swap accounting, "unlimited" is what there is already.
+            if value == 0 || (value == -1 && !path.exists()) {
                 return Ok(());
             }
-            write(&mem("memory.memsw.limit_in_bytes"), &value.to_string())
+            write(&path, &value.to_string())
         };
         // The kernel wants memory <= memory+swap at every step: raise swap first when
         // the new swap is above the current memory limit.
@@ -503,14 +509,14 @@ impl Cgroup {
         }
         let quota = r.cpu_quota.filter(|q| *q != 0);
         let mut retry_period = None;
-        if let Some(period) = r.cpu_period.filter(|p| *p != 0) {
-            if let Err(err) = std::fs::write(cpu("cpu.cfs_period_us"), period.to_string()) {
-                // A shorter period can exceed the parent's quota until the quota is set.
-                if err.raw_os_error() != Some(22) || quota.is_none() {
-                    return Err(with_path(err, &cpu("cpu.cfs_period_us")));
-                }
-                retry_period = Some(period);
+        if let Some(period) = r.cpu_period.filter(|p| *p != 0)
+            && let Err(err) = std::fs::write(cpu("cpu.cfs_period_us"), period.to_string())
+        {
+            // A shorter period can exceed the parent's quota until the quota is set.
+            if err.raw_os_error() != Some(22) || quota.is_none() {
+                return Err(with_path(err, &cpu("cpu.cfs_period_us")));
             }
+            retry_period = Some(period);
         }
         if let Some(quota) = quota {
             write(&cpu("cpu.cfs_quota_us"), &quota.to_string())?;
@@ -675,7 +681,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let r = root.path();
         let mem = r.join("memory/berth/c1");
-        put(&r.join("memory"), "memory.memsw.limit_in_bytes", "9223372036854771712\n");
+        put(
+            &r.join("memory"),
+            "memory.memsw.limit_in_bytes",
+            "9223372036854771712\n",
+        );
         put(&mem, "memory.usage_in_bytes", "1048576\n");
         put(&mem, "memory.max_usage_in_bytes", "2097152\n");
         put(&mem, "memory.limit_in_bytes", "67108864\n");
@@ -693,7 +703,11 @@ mod tests {
         put(&acct, "cpuacct.usage_percpu", "3000000000 2000000000 \n");
         put(&acct, "cpuacct.stat", "user 300\nsystem 150\n");
         let cpu = r.join("cpu/berth/c1");
-        put(&cpu, "cpu.stat", "nr_periods 10\nnr_throttled 2\nthrottled_time 12345\n");
+        put(
+            &cpu,
+            "cpu.stat",
+            "nr_periods 10\nnr_throttled 2\nthrottled_time 12345\n",
+        );
         put(&cpu, "cpu.shares", "1024\n");
         put(&cpu, "cpu.cfs_period_us", "100000\n");
         put(&cpu, "cpu.cfs_quota_us", "50000\n");
@@ -707,7 +721,11 @@ mod tests {
             "blkio.throttle.io_service_bytes_recursive",
             "8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 0\nTotal 12288\n",
         );
-        put(&blkio, "blkio.throttle.io_serviced", "8:0 Read 1\n8:0 Write 2\nTotal 3\n");
+        put(
+            &blkio,
+            "blkio.throttle.io_serviced",
+            "8:0 Read 1\n8:0 Write 2\nTotal 3\n",
+        );
         put(&r.join("blkio"), "blkio.weight", "500\n");
         put(&blkio, "blkio.weight", "500\n");
         let cpuset = r.join("cpuset/berth/c1");
@@ -731,8 +749,16 @@ mod tests {
         put(&d, "memory.max", "max\n");
         put(&d, "memory.swap.max", "max\n");
         put(&d, "memory.low", "0\n");
-        put(&d, "memory.events", "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n");
-        put(&d, "memory.stat", "anon 8192\nfile 4096\ninactive_file 1024\n");
+        put(
+            &d,
+            "memory.events",
+            "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n",
+        );
+        put(
+            &d,
+            "memory.stat",
+            "anon 8192\nfile 4096\ninactive_file 1024\n",
+        );
         put(
             &d,
             "cpu.stat",
@@ -786,7 +812,10 @@ mod tests {
         assert_eq!(cpu.percpu, [3_000_000_000, 2_000_000_000]);
         assert_eq!(cpu.user, 3_000_000_000);
         assert_eq!(cpu.kernel, 1_500_000_000);
-        assert_eq!((cpu.periods, cpu.throttled_periods, cpu.throttled_time), (10, 2, 12345));
+        assert_eq!(
+            (cpu.periods, cpu.throttled_periods, cpu.throttled_time),
+            (10, 2, 12345)
+        );
         assert_eq!(
             stats.pids.unwrap(),
             PidsStats {
@@ -831,7 +860,10 @@ mod tests {
         assert!(cpu.percpu.is_empty());
         assert_eq!(cpu.user, 3_000_000);
         assert_eq!(cpu.kernel, 2_000_000);
-        assert_eq!((cpu.periods, cpu.throttled_periods, cpu.throttled_time), (7, 1, 40_000));
+        assert_eq!(
+            (cpu.periods, cpu.throttled_periods, cpu.throttled_time),
+            (7, 1, 40_000)
+        );
         assert_eq!(
             stats.pids.unwrap(),
             PidsStats {
@@ -972,7 +1004,7 @@ mod tests {
         assert_eq!(get(&d, "cpu.max"), "50000 100000");
         assert_eq!(get(&d, "cpuset.cpus"), "0,2");
         assert_eq!(get(&d, "pids.max"), "20");
-        assert_eq!(get(&d, "io.weight"), "5046");
+        assert_eq!(get(&d, "io.weight"), "4950");
 
         cg.apply(&ResourceUpdate {
             cpu_period: Some(200_000),
@@ -1005,7 +1037,10 @@ mod tests {
                 ..Default::default()
             })
             .unwrap_err();
-        assert_eq!(err.to_string(), "unable to set swap limit without memory limit");
+        assert_eq!(
+            err.to_string(),
+            "unable to set swap limit without memory limit"
+        );
     }
 
     #[test]

@@ -127,7 +127,10 @@ impl ContainerService {
             },
             mounts: mount_points,
             anonymous_volumes: anonymous,
-            log_path: dir.join(format!("{id}-json.log")).to_string_lossy().into_owned(),
+            log_path: dir
+                .join(format!("{id}-json.log"))
+                .to_string_lossy()
+                .into_owned(),
             hostname_path: dir.join("hostname").to_string_lossy().into_owned(),
             hosts_path: dir.join("hosts").to_string_lossy().into_owned(),
             resolv_conf_path: dir.join("resolv.conf").to_string_lossy().into_owned(),
@@ -200,7 +203,8 @@ fn name_conflict(name: &str, other: &str) -> EngineError {
 
 fn with_tag(name: &str) -> String {
     let last = name.rsplit('/').next().unwrap_or(name);
-    let is_id = name.starts_with("sha256:") || (name.len() >= 12 && name.chars().all(|c| c.is_ascii_hexdigit()));
+    let is_id = name.starts_with("sha256:")
+        || (name.len() >= 12 && name.chars().all(|c| c.is_ascii_hexdigit()));
     if last.contains(':') || name.contains('@') || is_id {
         name.to_string()
     } else {
@@ -292,7 +296,10 @@ pub(crate) fn merge(user: &mut ContainerConfig, image: &ImageDefaults) {
                 }
                 h.interval = h.interval.filter(|v| *v != 0).or(image_health.interval);
                 h.timeout = h.timeout.filter(|v| *v != 0).or(image_health.timeout);
-                h.start_period = h.start_period.filter(|v| *v != 0).or(image_health.start_period);
+                h.start_period = h
+                    .start_period
+                    .filter(|v| *v != 0)
+                    .or(image_health.start_period);
                 h.retries = h.retries.filter(|v| *v != 0).or(image_health.retries);
             }
         }
@@ -332,7 +339,10 @@ fn validate_host(host: &HostConfig) -> Result<()> {
         let name = policy.name.unwrap_or(RestartPolicyNameEnum::EMPTY);
         let retries = policy.maximum_retry_count.unwrap_or(0);
         if host.auto_remove.unwrap_or(false)
-            && !matches!(name, RestartPolicyNameEnum::EMPTY | RestartPolicyNameEnum::NO)
+            && !matches!(
+                name,
+                RestartPolicyNameEnum::EMPTY | RestartPolicyNameEnum::NO
+            )
         {
             return Err(EngineError::invalid(
                 "can't create 'AutoRemove' container with restart policy",
@@ -344,9 +354,9 @@ fn validate_host(host: &HostConfig) -> Result<()> {
             ));
         }
         if retries > 0 && name != RestartPolicyNameEnum::ON_FAILURE {
-            return Err(EngineError::invalid(format!(
-                "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-            )));
+            return Err(EngineError::invalid(
+                "invalid restart policy: maximum retry count can only be used with 'on-failure'",
+            ));
         }
     }
     if let Some(runtime) = host.runtime.as_deref()

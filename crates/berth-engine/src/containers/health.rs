@@ -50,7 +50,11 @@ impl ContainerService {
             let generation = lifecycle.borrow_and_update().exits;
             loop {
                 let in_start_period = started.elapsed() < start_period;
-                let wait = if in_start_period { start_interval } else { interval };
+                let wait = if in_start_period {
+                    start_interval
+                } else {
+                    interval
+                };
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = lifecycle.changed() => {}

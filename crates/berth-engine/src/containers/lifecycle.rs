@@ -39,7 +39,11 @@ impl WaitCondition {
 pub fn parse_signal(text: &str) -> Result<i32> {
     let invalid = || EngineError::invalid(format!("Invalid signal: {text}"));
     if let Ok(n) = text.parse::<i32>() {
-        return if (1..=64).contains(&n) { Ok(n) } else { Err(invalid()) };
+        return if (1..=64).contains(&n) {
+            Ok(n)
+        } else {
+            Err(invalid())
+        };
     }
     let name = text.to_ascii_uppercase();
     let name = name.strip_prefix("SIG").unwrap_or(&name);
@@ -148,7 +152,11 @@ impl ContainerService {
         }
         if self.should_restart(&record, code) {
             let ran_for = chrono::DateTime::parse_from_rfc3339(&started_at)
-                .map(|t| chrono::Utc::now().signed_duration_since(t).num_milliseconds())
+                .map(|t| {
+                    chrono::Utc::now()
+                        .signed_duration_since(t)
+                        .num_milliseconds()
+                })
                 .unwrap_or(0);
             let service = self.clone();
             let c = c.clone();
@@ -227,14 +235,17 @@ impl ContainerService {
         }
         let signal = match signal.filter(|s| !s.is_empty()) {
             Some(s) => parse_signal(s)?,
-            None => match record.config.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+            None => match record
+                .config
+                .stop_signal
+                .as_deref()
+                .filter(|s| !s.is_empty())
+            {
                 Some(s) => parse_signal(s)?,
                 None => 15,
             },
         };
-        let timeout = timeout
-            .or(record.config.stop_timeout)
-            .unwrap_or(10);
+        let timeout = timeout.or(record.config.stop_timeout).unwrap_or(10);
         self.stop_locked(&c, signal, timeout).await?;
         self.event("stop", &c.record(), &[]);
         Ok(())
@@ -310,7 +321,12 @@ impl ContainerService {
     }
 
     /// `POST /containers/{id}/restart`.
-    pub async fn restart(self: &Arc<Self>, name: &str, signal: Option<&str>, timeout: Option<i64>) -> Result<()> {
+    pub async fn restart(
+        self: &Arc<Self>,
+        name: &str,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
         let c = self.get(name)?;
         {
             let _op = c.op.lock().await;
@@ -420,7 +436,11 @@ impl ContainerService {
         self.remove_container(&c, volumes).await
     }
 
-    pub(crate) async fn remove_container(self: &Arc<Self>, c: &Arc<Container>, volumes: bool) -> Result<()> {
+    pub(crate) async fn remove_container(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        volumes: bool,
+    ) -> Result<()> {
         let _op = c.op.lock().await;
         if !self
             .containers
@@ -436,7 +456,13 @@ impl ContainerService {
         let _ = std::fs::remove_dir_all(c.state_dir.path());
         let _ = std::fs::remove_dir_all(self.paths.runtime_root.join(&c.id));
         std::fs::remove_dir_all(&c.dir)
-            .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+            .or_else(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
             .map_err(|e| EngineError::internal(format!("remove {}: {e}", c.dir.display())))?;
         self.containers
             .write()
@@ -478,7 +504,11 @@ impl ContainerService {
                             let paused = state.status == "paused";
                             let _ = c.update(|r| {
                                 r.state.pid = i64::from(state.pid);
-                                r.state.status = if paused { Status::Paused } else { Status::Running };
+                                r.state.status = if paused {
+                                    Status::Paused
+                                } else {
+                                    Status::Running
+                                };
                             });
                             let service = self.clone();
                             let container = c.clone();
@@ -536,14 +566,20 @@ mod tests {
         assert_eq!(parse_signal("term").unwrap(), 15);
         assert_eq!(parse_signal("9").unwrap(), 9);
         assert_eq!(parse_signal("SIGRTMIN+3").unwrap(), 37);
-        assert_eq!(parse_signal("bogus").unwrap_err().message, "Invalid signal: bogus");
+        assert_eq!(
+            parse_signal("bogus").unwrap_err().message,
+            "Invalid signal: bogus"
+        );
         assert!(parse_signal("0").is_err());
     }
 
     #[test]
     fn wait_conditions_parse() {
         assert_eq!(WaitCondition::parse("").unwrap(), WaitCondition::NotRunning);
-        assert_eq!(WaitCondition::parse("removed").unwrap(), WaitCondition::Removed);
+        assert_eq!(
+            WaitCondition::parse("removed").unwrap(),
+            WaitCondition::Removed
+        );
         assert!(WaitCondition::parse("x").is_err());
     }
 }

@@ -210,7 +210,8 @@ impl ContainerService {
                 // Read what was appended (from the start again if the file rotated).
                 let live3 = live.clone();
                 let start = offset;
-                let Ok((new, next)) = tokio::task::spawn_blocking(move || read_from(&live3, start)).await
+                let Ok((new, next)) =
+                    tokio::task::spawn_blocking(move || read_from(&live3, start)).await
                 else {
                     return;
                 };
@@ -328,12 +329,21 @@ mod tests {
             ..Default::default()
         };
         let (entries, offset) = read_existing(&live, &all);
-        let text: Vec<_> = entries.iter().map(|e| String::from_utf8_lossy(&e.line).into_owned()).collect();
+        let text: Vec<_> = entries
+            .iter()
+            .map(|e| String::from_utf8_lossy(&e.line).into_owned())
+            .collect();
         assert_eq!(text, ["one\n", "two\n", "three\n", "four\n"]);
         assert_eq!(offset, std::fs::metadata(&live).unwrap().len());
-        let tail = LogOptions { tail: Some(1), ..all.clone() };
+        let tail = LogOptions {
+            tail: Some(1),
+            ..all.clone()
+        };
         assert_eq!(read_existing(&live, &tail).0[0].line, b"four\n");
-        let stdout_only = LogOptions { stderr: false, ..all.clone() };
+        let stdout_only = LogOptions {
+            stderr: false,
+            ..all.clone()
+        };
         assert_eq!(read_existing(&live, &stdout_only).0.len(), 3);
         let since = LogOptions {
             since: parse_timestamp("1767225603").unwrap(),
@@ -342,7 +352,14 @@ mod tests {
         assert_eq!(read_existing(&live, &since).0.len(), 2);
         let framed = encode(&entries[1], &all, false);
         assert_eq!(&framed[..8], &[2, 0, 0, 0, 0, 0, 0, 4]);
-        let stamped = encode(&entries[0], &LogOptions { timestamps: true, ..all }, true);
+        let stamped = encode(
+            &entries[0],
+            &LogOptions {
+                timestamps: true,
+                ..all
+            },
+            true,
+        );
         assert_eq!(&stamped[..], b"2026-01-01T00:00:01.000000000Z one\n");
     }
 

@@ -6,7 +6,9 @@
 //! forks a container itself: `berth-shim` does, so containers outlive the daemon, and
 //! [`ContainerService::restore`] re-adopts them.
 
+mod archive;
 mod attach;
+pub mod cgroups;
 mod create;
 mod health;
 mod lifecycle;
@@ -18,6 +20,8 @@ pub mod record;
 pub mod rootfs;
 pub mod spec;
 mod start;
+pub mod stats;
+mod update;
 mod view;
 
 use std::collections::HashMap;
@@ -27,11 +31,14 @@ use std::sync::{Arc, Mutex, RwLock};
 use berth_shim::{ShimClient, StateDir};
 use tokio::sync::{oneshot, watch};
 
+pub use archive::{
+    ByteStream, Change, CommitOptions, ExtractOptions, PathStat, TarStream, compute_changes,
+};
 pub use attach::{AttachOptions, AttachStream, Exec, ExecConfig, ExecStart, pump};
 pub use create::CreateRequest;
 pub use lifecycle::{WaitCondition, parse_signal};
-pub use ops::PruneReport;
 pub use logs::{LogEntry, LogOptions, parse_timestamp};
+pub use ops::PruneReport;
 pub use view::ListOptions;
 
 use crate::error::{EngineError, Result};
@@ -171,7 +178,12 @@ impl ContainerService {
             }
         }
         for container in containers.values() {
-            for name in container.record().mounts.iter().filter_map(|m| m.name.clone()) {
+            for name in container
+                .record()
+                .mounts
+                .iter()
+                .filter_map(|m| m.name.clone())
+            {
                 let _ = volumes.acquire(&name, &container.id);
             }
         }

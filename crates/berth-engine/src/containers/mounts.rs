@@ -59,7 +59,11 @@ pub fn parse_bind(spec: &str) -> Result<Planned> {
     if destination.is_empty() || !destination.starts_with('/') {
         return Err(EngineError::invalid(format!(
             "invalid volume specification: '{spec}': invalid mount config for type \"{}\": invalid mount path: '{destination}' mount path must be absolute",
-            if source.starts_with('/') { "bind" } else { "volume" }
+            if source.starts_with('/') {
+                "bind"
+            } else {
+                "volume"
+            }
         )));
     }
     if destination == "/" {
@@ -173,7 +177,11 @@ pub fn parse_mount(mount: &bollard_stubs::models::Mount) -> Result<Planned> {
                     "invalid mount config for type \"tmpfs\": field Source must be empty",
                 ));
             }
-            let mut options = vec!["nosuid".to_string(), "nodev".to_string(), "noexec".to_string()];
+            let mut options = vec![
+                "nosuid".to_string(),
+                "nodev".to_string(),
+                "noexec".to_string(),
+            ];
             if let Some(tmpfs) = &mount.tmpfs_options {
                 if let Some(size) = tmpfs.size_bytes.filter(|s| *s > 0) {
                     options.push(format!("size={}k", (size + 1023) / 1024));
@@ -225,8 +233,7 @@ pub fn plan(host: &HostConfig, image_volumes: &[String]) -> Result<Vec<Planned>>
         .collect();
     for volume in image_volumes {
         let destination = clean(volume);
-        if planned.iter().any(|p| p.destination() == destination) || tmpfs.contains(&destination)
-        {
+        if planned.iter().any(|p| p.destination() == destination) || tmpfs.contains(&destination) {
             continue;
         }
         planned.push(Planned::Volume {

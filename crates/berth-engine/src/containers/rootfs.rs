@@ -68,7 +68,9 @@ impl Snapshot {
             rustix::mount::MountFlags::empty(),
             Some(data.as_c_str()),
         )
-        .map_err(|e| std::io::Error::other(format!("mount overlay on {}: {e}", self.merged.display())))
+        .map_err(|e| {
+            std::io::Error::other(format!("mount overlay on {}: {e}", self.merged.display()))
+        })
     }
 
     pub fn unmount(&self) -> std::io::Result<()> {
@@ -94,7 +96,9 @@ pub fn unmount(path: &Path) -> std::io::Result<()> {
 
 /// Overlay separates options with `,` and layers with `:`: escape both in paths.
 fn escape(path: &str) -> String {
-    path.replace('\\', "\\\\").replace(':', "\\:").replace(',', "\\,")
+    path.replace('\\', "\\\\")
+        .replace(':', "\\:")
+        .replace(',', "\\,")
 }
 
 /// Whether `path` is the root of a mount (its device differs from its parent's, or it
@@ -151,7 +155,9 @@ pub fn read_in_root(root: &Path, path: &str, limit: u64) -> std::io::Result<Opti
     match open_in_root(root, path, OFlags::RDONLY) {
         Ok(fd) => {
             let mut text = String::new();
-            std::fs::File::from(fd).take(limit).read_to_string(&mut text)?;
+            std::fs::File::from(fd)
+                .take(limit)
+                .read_to_string(&mut text)?;
             Ok(Some(text))
         }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -245,7 +251,8 @@ fn probe(root: &Path, path: &str) -> Probe {
     match rustix::fs::fstat(&fd) {
         Ok(stat) => {
             let mode = stat.st_mode;
-            let regular = rustix::fs::FileType::from_raw_mode(mode) == rustix::fs::FileType::RegularFile;
+            let regular =
+                rustix::fs::FileType::from_raw_mode(mode) == rustix::fs::FileType::RegularFile;
             if regular && mode & 0o111 != 0 {
                 Probe::Executable
             } else {
@@ -267,8 +274,11 @@ mod tests {
         std::fs::create_dir_all(root.join("bin")).unwrap();
         std::fs::create_dir_all(root.join("etc")).unwrap();
         std::fs::write(root.join("bin/busybox"), b"#!").unwrap();
-        std::fs::set_permissions(root.join("bin/busybox"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(
+            root.join("bin/busybox"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
         std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
         std::os::unix::fs::symlink("/etc/../../../../etc/passwd", root.join("bin/escape")).unwrap();
         std::fs::write(root.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
@@ -284,14 +294,20 @@ mod tests {
         assert_eq!(check_executable(root, "../bin/sh", "", "/etc"), Ok(()));
         let missing = check_executable(root, "nope", "/bin", "/").unwrap_err();
         assert_eq!(missing.exit_code(), 127);
-        assert!(missing.message().contains("exec: \"nope\": executable file not found in $PATH"));
+        assert!(
+            missing
+                .message()
+                .contains("exec: \"nope\": executable file not found in $PATH")
+        );
         let denied = check_executable(root, "/etc/passwd", "/bin", "/").unwrap_err();
         assert_eq!(denied.exit_code(), 126);
         assert!(denied.message().contains("permission denied"));
         let dir = check_executable(root, "/etc", "/bin", "/").unwrap_err();
         assert_eq!(dir.exit_code(), 126);
         assert_eq!(
-            check_executable(root, "/x/y", "/bin", "/").unwrap_err().exit_code(),
+            check_executable(root, "/x/y", "/bin", "/")
+                .unwrap_err()
+                .exit_code(),
             127
         );
     }

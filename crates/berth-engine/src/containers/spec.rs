@@ -203,7 +203,8 @@ mod tests {
 
     #[test]
     fn resolv_conf_drops_loopback_servers() {
-        let host = "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch corp\noptions edns0\n";
+        let host =
+            "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch corp\noptions edns0\n";
         let out = resolv_conf(host, &HostConfig::default(), false);
         assert_eq!(out, "nameserver 10.0.0.2\nsearch corp\noptions edns0\n");
         let only_local = resolv_conf("nameserver 127.0.0.1\n", &HostConfig::default(), false);

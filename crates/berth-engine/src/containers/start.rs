@@ -97,7 +97,12 @@ impl ContainerService {
         let image = store
             .image(&image_id)
             .map_err(|e| fail(e.into()))?
-            .ok_or_else(|| fail(EngineError::not_found(format!("No such image: {}", record.image))))?;
+            .ok_or_else(|| {
+                fail(EngineError::not_found(format!(
+                    "No such image: {}",
+                    record.image
+                )))
+            })?;
         let image_config = store.config(&image_id).map_err(|e| fail(e.into()))?;
         let lower: Vec<PathBuf> = image.chain_ids.iter().map(|c| store.layer_dir(c)).collect();
         let snapshot = Snapshot::in_dir(&c.dir, lower);
@@ -110,8 +115,12 @@ impl ContainerService {
         spec::write_etc_files(&c.dir, &record, &hostname, &self.paths.resolv_conf)
             .map_err(|e| fail(EngineError::internal(format!("write /etc files: {e}"))))?;
         let root = snapshot.merged.clone();
-        let passwd = rootfs::read_in_root(&root, "/etc/passwd", 16 << 20).ok().flatten();
-        let group = rootfs::read_in_root(&root, "/etc/group", 16 << 20).ok().flatten();
+        let passwd = rootfs::read_in_root(&root, "/etc/passwd", 16 << 20)
+            .ok()
+            .flatten();
+        let group = rootfs::read_in_root(&root, "/etc/group", 16 << 20)
+            .ok()
+            .flatten();
 
         let host = spec::runtime_host(&record.config, &record.host_config, &hostname);
         if !host.init {
@@ -123,7 +132,11 @@ impl ContainerService {
                 .flatten()
                 .find_map(|e| e.strip_prefix("PATH="))
                 .unwrap_or(berth_runtime::DEFAULT_PATH_ENV.trim_start_matches("PATH="));
-            let cwd = record.config.working_dir.clone().unwrap_or_else(|| "/".into());
+            let cwd = record
+                .config
+                .working_dir
+                .clone()
+                .unwrap_or_else(|| "/".into());
             if let Some(argv0) = args.first()
                 && let Err(problem) = rootfs::check_executable(&root, argv0, path_env, &cwd)
             {
@@ -214,8 +227,8 @@ impl ContainerService {
         let _ = std::fs::remove_dir_all(state.path());
         std::fs::create_dir_all(state.path())
             .map_err(|e| fail(EngineError::internal(format!("create state dir: {e}"))))?;
-        let mut spec_value = serde_json::to_value(&oci)
-            .map_err(|e| fail(EngineError::internal(e.to_string())))?;
+        let mut spec_value =
+            serde_json::to_value(&oci).map_err(|e| fail(EngineError::internal(e.to_string())))?;
         limit_capabilities(&mut spec_value["process"]["capabilities"]);
         let spec_json = serde_json::to_vec(&spec_value)
             .map_err(|e| fail(EngineError::internal(e.to_string())))?;
@@ -237,7 +250,9 @@ impl ContainerService {
         }
         if let Err(err) = client.start().await {
             let _ = client.kill(libc_sigkill(), true).await;
-            return Err(fail(EngineError::internal(format!("start container: {err}"))));
+            return Err(fail(EngineError::internal(format!(
+                "start container: {err}"
+            ))));
         }
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         c.update(|r| {
@@ -318,7 +333,9 @@ impl ContainerService {
             Ok(Ready::Failed { message }) => Err(EngineError::invalid(format!(
                 "failed to create task for container: {message}"
             ))),
-            Err(e) => Err(EngineError::internal(format!("bad shim report {line:?}: {e}"))),
+            Err(e) => Err(EngineError::internal(format!(
+                "bad shim report {line:?}: {e}"
+            ))),
         }
     }
 }
@@ -381,7 +398,7 @@ pub fn parse_size(text: &str) -> Option<u64> {
         _ => (text, 1),
     };
     let value: f64 = digits.parse().ok()?;
-    (value > 0.0).then(|| (value * multiplier as f64) as u64)
+    (value > 0.0).then_some((value * multiplier as f64) as u64)
 }
 
 #[cfg(test)]

@@ -41,14 +41,25 @@ impl ContainerService {
         let lower = self
             .images
             .store()
-            .image(&record.image.parse().map_err(|_| EngineError::internal("bad image id"))?)
+            .image(
+                &record
+                    .image
+                    .parse()
+                    .map_err(|_| EngineError::internal("bad image id"))?,
+            )
             .ok()
             .flatten()
             .map(|img| {
                 img.chain_ids
                     .iter()
                     .rev()
-                    .map(|c| self.images.store().layer_dir(c).to_string_lossy().into_owned())
+                    .map(|c| {
+                        self.images
+                            .store()
+                            .layer_dir(c)
+                            .to_string_lossy()
+                            .into_owned()
+                    })
                     .collect::<Vec<_>>()
                     .join(":")
             })
@@ -125,17 +136,39 @@ impl ContainerService {
                 )));
             }
         }
-        let mut all: Vec<(Arc<Container>, ContainerRecord)> =
-            self.all().into_iter().map(|c| { let r = c.record(); (c, r) }).collect();
+        let mut all: Vec<(Arc<Container>, ContainerRecord)> = self
+            .all()
+            .into_iter()
+            .map(|c| {
+                let r = c.record();
+                (c, r)
+            })
+            .collect();
         all.sort_by(|a, b| b.1.created.cmp(&a.1.created));
         let created_of = |name: &str| -> Result<String> { Ok(self.get(name)?.record().created) };
-        let before = opts.filters.get("before").first().map(|n| created_of(n)).transpose()?;
-        let since = opts.filters.get("since").first().map(|n| created_of(n)).transpose()?;
+        let before = opts
+            .filters
+            .get("before")
+            .first()
+            .map(|n| created_of(n))
+            .transpose()?;
+        let since = opts
+            .filters
+            .get("since")
+            .first()
+            .map(|n| created_of(n))
+            .transpose()?;
         let ancestors: Vec<String> = opts
             .filters
             .get("ancestor")
             .iter()
-            .filter_map(|a| self.images.store().resolve(a).ok().map(|i| i.id.to_string()))
+            .filter_map(|a| {
+                self.images
+                    .store()
+                    .resolve(a)
+                    .ok()
+                    .map(|i| i.id.to_string())
+            })
             .collect();
         let mut out = Vec::new();
         for (c, record) in all {
@@ -144,15 +177,28 @@ impl ContainerService {
                 || opts.limit > 0
                 || opts.filters.contains("status")
                 || opts.filters.contains("exited");
-            if !show_all && !matches!(status, Status::Running | Status::Paused | Status::Restarting) {
+            if !show_all
+                && !matches!(
+                    status,
+                    Status::Running | Status::Paused | Status::Restarting
+                )
+            {
                 continue;
             }
             let f = &opts.filters;
-            if !f.get("id").is_empty() && !f.get("id").iter().any(|p| record.id.starts_with(p.as_str())) {
+            if !f.get("id").is_empty()
+                && !f
+                    .get("id")
+                    .iter()
+                    .any(|p| record.id.starts_with(p.as_str()))
+            {
                 continue;
             }
             if !f.get("name").is_empty()
-                && !f.get("name").iter().any(|n| record.plain_name().contains(n.trim_start_matches('/')))
+                && !f
+                    .get("name")
+                    .iter()
+                    .any(|n| record.plain_name().contains(n.trim_start_matches('/')))
             {
                 continue;
             }
@@ -166,12 +212,16 @@ impl ContainerService {
             if !f.match_labels("label", &labels) {
                 continue;
             }
-            if !f.get("status").is_empty() && !f.get("status").iter().any(|s| s == status.as_str()) {
+            if !f.get("status").is_empty() && !f.get("status").iter().any(|s| s == status.as_str())
+            {
                 continue;
             }
             if !f.get("exited").is_empty()
                 && (status != Status::Exited
-                    || !f.get("exited").iter().any(|e| e.parse::<i64>().ok() == Some(record.state.exit_code)))
+                    || !f
+                        .get("exited")
+                        .iter()
+                        .any(|e| e.parse::<i64>().ok() == Some(record.state.exit_code)))
             {
                 continue;
             }
@@ -187,21 +237,26 @@ impl ContainerService {
             if !f.get("volume").is_empty()
                 && !record.mounts.iter().any(|m| {
                     f.get("volume").iter().any(|v| {
-                        m.name.as_deref() == Some(v.as_str()) || m.destination.as_deref() == Some(v.as_str())
+                        m.name.as_deref() == Some(v.as_str())
+                            || m.destination.as_deref() == Some(v.as_str())
                     })
                 })
             {
                 continue;
             }
             if !f.get("health").is_empty() {
-                let health = record.state.health.as_ref().map_or("none", |h| h.status.as_str());
+                let health = record
+                    .state
+                    .health
+                    .as_ref()
+                    .map_or("none", |h| h.status.as_str());
                 if !f.get("health").iter().any(|h| h == health) {
                     continue;
                 }
             }
             if !f.get("network").is_empty() {
                 let net = record.host_config.network_mode.clone().unwrap_or_default();
-                if !f.get("network").iter().any(|n| *n == net) {
+                if !f.get("network").contains(&net) {
                     continue;
                 }
             }
@@ -226,7 +281,11 @@ fn networks(record: &ContainerRecord) -> HashMap<String, EndpointSettings> {
         .network_mode
         .clone()
         .unwrap_or_else(|| "bridge".into());
-    let name = if mode == "default" { "bridge".to_string() } else { mode };
+    let name = if mode == "default" {
+        "bridge".to_string()
+    } else {
+        mode
+    };
     if name.starts_with("container:") {
         return HashMap::new();
     }
@@ -299,7 +358,13 @@ pub fn summary(record: &ContainerRecord) -> ContainerSummary {
         Some((path, rest)) => {
             let quoted: Vec<String> = rest
                 .iter()
-                .map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() })
+                .map(|a| {
+                    if a.contains(' ') {
+                        format!("'{a}'")
+                    } else {
+                        a.clone()
+                    }
+                })
                 .collect();
             format!("{path} {}", quoted.join(" "))
         }
@@ -335,14 +400,18 @@ pub fn summary(record: &ContainerRecord) -> ContainerSummary {
             networks: Some(networks(record)),
         }),
         mounts: Some(record.mounts.clone()),
-        health: record.state.health.as_ref().map(|h| ContainerSummaryHealth {
-            status: Some(match h.status.as_str() {
-                "healthy" => ContainerSummaryHealthStatusEnum::HEALTHY,
-                "unhealthy" => ContainerSummaryHealthStatusEnum::UNHEALTHY,
-                _ => ContainerSummaryHealthStatusEnum::STARTING,
+        health: record
+            .state
+            .health
+            .as_ref()
+            .map(|h| ContainerSummaryHealth {
+                status: Some(match h.status.as_str() {
+                    "healthy" => ContainerSummaryHealthStatusEnum::HEALTHY,
+                    "unhealthy" => ContainerSummaryHealthStatusEnum::UNHEALTHY,
+                    _ => ContainerSummaryHealthStatusEnum::STARTING,
+                }),
+                failing_streak: Some(h.failing_streak),
             }),
-            failing_streak: Some(h.failing_streak),
-        }),
         ..Default::default()
     }
 }
@@ -458,7 +527,10 @@ mod tests {
     #[test]
     fn durations_read_like_docker() {
         let s = chrono::TimeDelta::seconds;
-        assert_eq!(human_duration(chrono::TimeDelta::milliseconds(300)), "Less than a second");
+        assert_eq!(
+            human_duration(chrono::TimeDelta::milliseconds(300)),
+            "Less than a second"
+        );
         assert_eq!(human_duration(s(1)), "1 second");
         assert_eq!(human_duration(s(45)), "45 seconds");
         assert_eq!(human_duration(s(90)), "About a minute");

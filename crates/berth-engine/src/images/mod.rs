@@ -1,7 +1,7 @@
 //! The image service: everything behind `/images/*`.
 
 mod archive;
-mod changes;
+pub(crate) mod changes;
 mod login;
 mod pull;
 mod push;

@@ -242,7 +242,7 @@ mod tests {
             },
         };
         for p in ["file", "link", "sub/deeper", "sub", ""] {
-            utimensat(CWD, &src.join(p), &old, AtFlags::SYMLINK_NOFOLLOW).unwrap();
+            utimensat(CWD, src.join(p), &old, AtFlags::SYMLINK_NOFOLLOW).unwrap();
         }
         if is_root() {
             chownat(

@@ -235,7 +235,7 @@ fn prune_semantics() {
 
     // Default: only unused anonymous volumes.
     let r = s.prune(&Filters::default()).unwrap();
-    assert_eq!(r.volumes_deleted, [anon.clone()]);
+    assert_eq!(r.volumes_deleted, std::slice::from_ref(&anon));
     assert_eq!(r.space_reclaimed, 3000);
     // all=true: named ones too, but never used ones or ones with driver options; label filters.
     let r = s
