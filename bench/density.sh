@@ -32,7 +32,7 @@ tar -C "$work/rootfs" -cf "$work/busybox.tar" .
 daemon_pid=$!
 export DOCKER_HOST=unix://$work/berth.sock
 for _ in $(seq 100); do docker version >/dev/null 2>&1 && break; sleep 0.1; done
-docker import -q "$work/busybox.tar" busybox:latest >/dev/null
+docker import "$work/busybox.tar" busybox:latest >/dev/null
 kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/${3:-status}"; }
 pss() { awk '$1=="Pss:" {print $2}' "/proc/$1/smaps_rollup"; }
 sleep 0.5

@@ -49,7 +49,7 @@ echo '{}' > "$work/daemon.json"
 dockerd --data-root "$work/docker" --exec-root "$work/docker-run" -H "unix://$work/docker.sock" --pidfile "$work/docker.pid" \
   --bridge none --iptables=false --ip6tables=false --config-file "$work/daemon.json" >"$work/dockerd.log" 2>&1 & track $!
 wait_sock "$work/berth.sock"; wait_sock "$work/docker.sock"
-for s in berth docker; do DOCKER_HOST=unix://$work/$s.sock docker import -q "$work/busybox.tar" busybox:latest >/dev/null; done
+for s in berth docker; do DOCKER_HOST=unix://$work/$s.sock docker import "$work/busybox.tar" busybox:latest >/dev/null; done
 
 # The bundle for the runtimes.
 mkdir -p "$work/bundle"
@@ -69,7 +69,8 @@ PY
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 ms() { python3 -c 'import sys,time,subprocess
 cmd=sys.argv[1:]
-t=time.perf_counter(); r=subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); d=(time.perf_counter()-t)*1000
+t=time.perf_counter(); r=subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE); d=(time.perf_counter()-t)*1000
+if r.returncode: sys.stderr.write(r.stderr.decode())
 print(f"{d:.2f}" if r.returncode==0 else "FAIL")' "$@"; }
 
 declare -A times

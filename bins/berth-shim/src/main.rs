@@ -68,6 +68,10 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
     detach()?;
+    // Sockets are bound by name from here: their full paths can exceed the 108 bytes a
+    // socket address holds.
+    std::env::set_current_dir(state.path())
+        .with_context(|| format!("enter {}", state.path().display()))?;
     std::fs::write(state.shim_pid(), std::process::id().to_string()).context("write shim.pid")?;
     let spec =
         libcontainer::oci_spec::runtime::Spec::load(state.spec()).context("load config.json")?;
@@ -104,7 +108,8 @@ fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
     let log = json_log::JsonLog::open(&args.log_path, args.log_max_size, args.log_max_file)
         .with_context(|| format!("open log {}", args.log_path.display()))?;
     let _ = std::fs::remove_file(state.socket());
-    let listener = std::os::unix::net::UnixListener::bind(state.socket())
+    let socket_name = state.socket().file_name().map(std::path::PathBuf::from).unwrap_or_default();
+    let listener = std::os::unix::net::UnixListener::bind(&socket_name)
         .with_context(|| format!("bind {}", state.socket().display()))?;
     report(&Ready::Created { pid });
     close_stdout()?;

@@ -53,7 +53,10 @@ fn pipes(open_stdin: bool) -> anyhow::Result<(ProcessIo, ChildIo)> {
 /// A listener for the runtime to hand the terminal master over.
 fn console_listener(path: &Path) -> anyhow::Result<UnixListener> {
     let _ = std::fs::remove_file(path);
-    let listener = UnixListener::bind(path)
+    // Bound by its name: the shim runs in its state directory, and the full path may
+    // be longer than a socket address allows.
+    let name = path.file_name().map_or(path, Path::new);
+    let listener = UnixListener::bind(name)
         .with_context(|| format!("bind console socket {}", path.display()))?;
     listener.set_nonblocking(true)?;
     Ok(listener)

@@ -37,13 +37,12 @@ impl ShimClient {
     /// Sends `request`; returns the response and the connection, with any bytes read
     /// past the response line.
     async fn call(&self, request: &Request) -> Result<(Response, UnixStream, Vec<u8>)> {
-        let mut conn =
-            UnixStream::connect(&self.socket)
-                .await
-                .map_err(|source| ShimError::Connect {
-                    path: self.socket.clone(),
-                    source,
-                })?;
+        let mut conn = connect(&self.socket)
+            .await
+            .map_err(|source| ShimError::Connect {
+                path: self.socket.clone(),
+                source,
+            })?;
         let mut line =
             serde_json::to_vec(request).map_err(|e| ShimError::Protocol(e.to_string()))?;
         line.push(b'\n');
@@ -140,6 +139,26 @@ impl ShimClient {
     }
 }
 
+/// Connects to a socket whose path may be too long for a socket address: through
+/// `/proc/self/fd/N/NAME`, where N is an open descriptor of its directory.
+async fn connect(path: &Path) -> std::io::Result<UnixStream> {
+    const MAX: usize = 100;
+    if path.as_os_str().len() <= MAX {
+        return UnixStream::connect(path).await;
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return UnixStream::connect(path).await;
+    };
+    let dir = std::fs::File::open(dir)?;
+    use std::os::fd::AsRawFd;
+    let short = Path::new("/proc/self/fd")
+        .join(dir.as_raw_fd().to_string())
+        .join(name);
+    let conn = UnixStream::connect(&short).await;
+    drop(dir);
+    conn
+}
+
 fn stream(conn: UnixStream, rest: &[u8]) -> ShimStream {
     let (read, write) = conn.into_split();
     ShimStream {
@@ -150,4 +169,26 @@ fn stream(conn: UnixStream, rest: &[u8]) -> ShimStream {
 
 fn unexpected(response: Response) -> ShimError {
     ShimError::Protocol(format!("unexpected response {response:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn long_socket_paths_are_reached_through_the_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("d".repeat(60)).join("e".repeat(60));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sock");
+        assert!(path.as_os_str().len() > 108);
+        // Bind relative to the directory, as the shim does from inside it.
+        let dir_file = std::fs::File::open(&dir).unwrap();
+        use std::os::fd::AsRawFd;
+        let via = format!("/proc/self/fd/{}/sock", dir_file.as_raw_fd());
+        let listener = std::os::unix::net::UnixListener::bind(&via).unwrap();
+        let accept = std::thread::spawn(move || listener.accept().map(|_| ()));
+        connect(&path).await.unwrap();
+        accept.join().unwrap().unwrap();
+    }
 }
