@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential pkg-config libseccomp-dev
   busybox-static docker-registry skopeo
-  e2fsprogs cpio qemu-system-x86 qemu-utils
+  e2fsprogs cpio qemu-system-x86 qemu-utils xz-utils
   iproute2 nftables util-linux python3 curl jq podman
 )
 

@@ -67,6 +67,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
+    let began = std::time::Instant::now();
     detach()?;
     // Sockets are bound by name from here: their full paths can exceed the 108 bytes a
     // socket address holds.
@@ -80,6 +81,11 @@ fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
+    let size = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.console_size())
+        .map(|b| (b.height() as u16, b.width() as u16));
     let cgroups_path = spec
         .linux()
         .as_ref()
@@ -93,8 +99,13 @@ fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
         terminal,
         &state.console_socket(),
         args.open_stdin,
+        size,
     )
     .and_then(|(container, io)| Ok((runtime::expect_created(&container)?, container, io)));
+    tracing::debug!(
+        ms = began.elapsed().as_secs_f64() * 1000.0,
+        "container created"
+    );
     let (pid, container, io) = match created {
         Ok(created) => created,
         Err(err) => {
@@ -108,7 +119,11 @@ fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
     let log = json_log::JsonLog::open(&args.log_path, args.log_max_size, args.log_max_file)
         .with_context(|| format!("open log {}", args.log_path.display()))?;
     let _ = std::fs::remove_file(state.socket());
-    let socket_name = state.socket().file_name().map(std::path::PathBuf::from).unwrap_or_default();
+    let socket_name = state
+        .socket()
+        .file_name()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default();
     let listener = std::os::unix::net::UnixListener::bind(&socket_name)
         .with_context(|| format!("bind {}", state.socket().display()))?;
     report(&Ready::Created { pid });

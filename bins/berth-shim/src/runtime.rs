@@ -63,7 +63,11 @@ fn console_listener(path: &Path) -> anyhow::Result<UnixListener> {
 }
 
 /// The master the runtime sent, once it has connected (it does so during `build`).
-fn take_terminal(listener: &UnixListener, path: &Path) -> anyhow::Result<ProcessIo> {
+fn take_terminal(
+    listener: &UnixListener,
+    path: &Path,
+    size: Option<(u16, u16)>,
+) -> anyhow::Result<ProcessIo> {
     let (stream, _) = listener
         .accept()
         .context("the runtime did not connect to the console socket")?;
@@ -71,6 +75,11 @@ fn take_terminal(listener: &UnixListener, path: &Path) -> anyhow::Result<Process
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let master = fdio::receive_fd(&stream).context("receive the terminal")?;
     let _ = std::fs::remove_file(path);
+    // The runtime leaves the size at 0x0; the spec's consoleSize is the client's.
+    if let Some((height, width)) = size {
+        use std::os::fd::AsRawFd;
+        fdio::resize(master.as_raw_fd(), height, width).context("set the terminal size")?;
+    }
     let stdin = master.try_clone().context("dup terminal")?;
     Ok(ProcessIo {
         stdin: Some(stdin),
@@ -88,6 +97,7 @@ pub fn create_init(
     terminal: bool,
     console_socket: &Path,
     open_stdin: bool,
+    size: Option<(u16, u16)>,
 ) -> anyhow::Result<(Container, ProcessIo)> {
     std::fs::create_dir_all(runtime_root)
         .with_context(|| format!("create {}", runtime_root.display()))?;
@@ -103,7 +113,7 @@ pub fn create_init(
             .with_detach(true)
             .build()
             .map_err(runtime_error)?;
-        let io = take_terminal(&listener, console_socket)?;
+        let io = take_terminal(&listener, console_socket, size)?;
         Ok((container, io))
     } else {
         let (io, child) = pipes(open_stdin)?;
@@ -129,6 +139,7 @@ pub fn create_exec(
     terminal: bool,
     console_socket: &Path,
     open_stdin: bool,
+    size: Option<(u16, u16)>,
 ) -> anyhow::Result<(i32, ProcessIo)> {
     let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_executor(DefaultExecutor {})
@@ -142,7 +153,7 @@ pub fn create_exec(
             .with_detach(true)
             .build()
             .map_err(runtime_error)?;
-        let io = take_terminal(&listener, console_socket)?;
+        let io = take_terminal(&listener, console_socket, size)?;
         Ok((pid.as_raw(), io))
     } else {
         let (io, child) = pipes(open_stdin)?;

@@ -489,6 +489,12 @@ fn start_exec(
     std::fs::write(&process_file, serde_json::to_vec(&req.process)?)?;
     let terminal = req.process["terminal"].as_bool().unwrap_or(false);
     let console = dir.join(format!("e{n}"));
+    let size = req.process["consoleSize"].as_object().and_then(|s| {
+        Some((
+            s.get("height")?.as_u64()? as u16,
+            s.get("width")?.as_u64()? as u16,
+        ))
+    });
     let created = runtime::create_exec(
         &shim.config.id,
         &shim.config.runtime_root,
@@ -496,6 +502,7 @@ fn start_exec(
         terminal,
         &console,
         req.stdin,
+        size,
     );
     let _ = std::fs::remove_file(&process_file);
     let (pid, io) = created?;

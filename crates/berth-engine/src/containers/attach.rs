@@ -161,7 +161,9 @@ where
                 out.push(b);
             }
             if shim_stdin.write_all(&out).await.is_err() {
-                break;
+                // The process is gone: read the client's input to its end.
+                while matches!(client_read.read(&mut buf).await, Ok(n) if n > 0) {}
+                return;
             }
         }
         let _ = shim_stdin.shutdown().await;
@@ -198,7 +200,15 @@ where
     }
     let _ = client_write.flush().await;
     let _ = client_write.shutdown().await;
-    input.abort();
+    // Let the client close its side first: closing with its input unread would reset
+    // the connection ("connection reset by peer" in the docker CLI).
+    let mut input = input;
+    if tokio::time::timeout(std::time::Duration::from_secs(2), &mut input)
+        .await
+        .is_err()
+    {
+        input.abort();
+    }
     exit
 }
 

@@ -88,6 +88,8 @@ impl ContainerService {
 
     async fn start_inner(self: &Arc<Self>, c: &Arc<Container>) -> Result<(), (EngineError, i64)> {
         let fail = |e: EngineError| (e, 128);
+        let began = std::time::Instant::now();
+        let lap = |what: &str| tracing::debug!(id = %c.id, ms = began.elapsed().as_secs_f64() * 1000.0, "start: {what}");
         let record = c.record();
         let store = self.images.store().clone();
         let image_id: berth_image::Digest = record
@@ -111,6 +113,7 @@ impl ContainerService {
             .mount(&empty)
             .map_err(|e| fail(EngineError::internal(e.to_string())))?;
 
+        lap("snapshot mounted");
         let hostname = spec::hostname(&record);
         spec::write_etc_files(&c.dir, &record, &hostname, &self.paths.resolv_conf)
             .map_err(|e| fail(EngineError::internal(format!("write /etc files: {e}"))))?;
@@ -235,7 +238,9 @@ impl ContainerService {
         std::fs::write(state.spec(), spec_json)
             .map_err(|e| fail(EngineError::internal(format!("write config.json: {e}"))))?;
 
+        lap("spec written");
         let pid = self.spawn_shim(c).await.map_err(fail)?;
+        lap("shim reported the container created");
         let client = c.shim();
         let waiters: Vec<_> = std::mem::take(&mut *c.attach_waiters.lock().expect("waiters"));
         let mut acks = Vec::new();
@@ -254,6 +259,7 @@ impl ContainerService {
                 "start container: {err}"
             ))));
         }
+        lap("started");
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         c.update(|r| {
             r.state.status = Status::Running;

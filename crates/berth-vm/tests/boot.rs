@@ -1,0 +1,264 @@
+//! Real boots: QEMU `-M microvm` (TCG here, KVM where it works) with the guest kernel, our
+//! initramfs and static berth-init, and a busybox root file system.
+//!
+//! At most two boots in this file, one QEMU at a time (a lock file), each under a hard
+//! ~60 s bound. They skip, saying why, when QEMU, mkfs.ext4, qemu-img, busybox or a guest
+//! kernel cannot be had. The kernel is the host's own when /boot and /lib/modules have it,
+//! else Debian's linux-image-cloud-amd64 fetched with apt into target/tmp (once).
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use berth_vm::initramfs::{DEFAULT_MODULES, InitramfsCache};
+use berth_vm::kernel::{self, KernelLocator};
+use berth_vm::protocol::{ContainerConfig, TmpfsMount};
+use berth_vm::rootfs::{self, RootfsCache};
+use berth_vm::vmm::{Accel, Disk, GuestLink, QemuMicrovm, RunOutcome, VmConfig, Vmm};
+
+const BOOT_BOUND: Duration = Duration::from_secs(60);
+
+struct Env {
+    cache: PathBuf,
+    vmlinux: PathBuf,
+    initramfs: PathBuf,
+    rootfs: PathBuf,
+}
+
+fn have(prog: &str, arg: &str) -> bool {
+    Command::new(prog).arg(arg).output().is_ok()
+}
+
+fn busybox_tree(root: &Path) {
+    for d in [
+        "bin", "etc", "tmp", "root", "home/app", "dev", "proc", "sys",
+    ] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            let _ = symlink("busybox", root.join("bin").join(applet));
+        }
+    }
+    fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n\
+         nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )
+    .unwrap();
+    fs::write(
+        root.join("etc/group"),
+        "root:x:0:\nwheel:x:10:app\napp:x:1000:\nnogroup:x:65534:\n",
+    )
+    .unwrap();
+}
+
+/// Everything a boot needs, or the reason to skip.
+fn setup() -> Result<Env, String> {
+    if !have("qemu-system-x86_64", "--version") {
+        return Err("qemu-system-x86_64 not installed (apt-get install qemu-system-x86)".into());
+    }
+    if !have("mkfs.ext4", "-V") || !have("qemu-img", "--version") {
+        return Err("mkfs.ext4 or qemu-img missing (apt-get install e2fsprogs qemu-utils)".into());
+    }
+    if !Path::new("/bin/busybox").exists() {
+        return Err("/bin/busybox missing (apt-get install busybox-static)".into());
+    }
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let cache = tmp.join("berth-vm-boot");
+    fs::create_dir_all(&cache).unwrap();
+    let k = match KernelLocator::new().locate() {
+        Ok(k) => k,
+        Err(host) => kernel::fetch_debian_cloud_kernel(&cache.join("kernels"))
+            .map_err(|e| format!("no guest kernel: host: {host}; apt: {e}"))?,
+    };
+    // From here on a failure is a bug, not a reason to skip.
+    let vmlinux = kernel::vmlinux_from_bzimage(&k.image, &cache.join("vmlinux")).unwrap();
+    // The static init, built into its own target dir beside this one.
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let guest_target = tmp.parent().unwrap().join("guest");
+    let t = Instant::now();
+    let init = berth_vm::init::build_init(&workspace, &guest_target, false).unwrap();
+    eprintln!("berth-init ready in {:?}", t.elapsed());
+    let initramfs = InitramfsCache::new(cache.join("initramfs"))
+        .get_or_build(&init, k.modules_dir.as_deref(), DEFAULT_MODULES)
+        .unwrap();
+    let tree = tempfile::tempdir().unwrap();
+    busybox_tree(tree.path());
+    let t = Instant::now();
+    let rootfs = RootfsCache::new(cache.join("rootfs"))
+        .with_headroom(32 << 20)
+        .get_or_build("test-busybox-1", tree.path())
+        .unwrap();
+    eprintln!("rootfs ready in {:?}", t.elapsed());
+    Ok(Env {
+        cache,
+        vmlinux,
+        initramfs,
+        rootfs,
+    })
+}
+
+struct Timings {
+    hello: Duration,
+    started: Option<Duration>,
+    exit: Duration,
+    vmm_gone: Duration,
+}
+
+/// Boots one VM running `config`, feeding it `stdin`; returns what came back and the console.
+fn boot(env: &Env, config: ContainerConfig, stdin: &[u8]) -> (RunOutcome, Timings, String) {
+    // One QEMU at a time across test threads and processes.
+    let lock = fs::File::create(env.cache.join("qemu.lock")).unwrap();
+    lock.lock().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let overlay = dir.path().join("root.qcow2");
+    rootfs::create_overlay(&env.rootfs, &overlay).unwrap();
+    let sock = dir.path().join("ctl.sock");
+    let console = dir.path().join("console.log");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let mut cfg = VmConfig::new(
+        &env.vmlinux,
+        &env.initramfs,
+        Disk::qcow2(&overlay),
+        &sock,
+        &console,
+    );
+    if std::env::var_os("BERTH_VM_DEBUG").is_some() {
+        cfg.cmdline_extra.push("berth.debug".into());
+    }
+    let accel = Accel::detect();
+    let qemu = QemuMicrovm::new("qemu-system-x86_64", accel);
+    let t0 = Instant::now();
+    let mut vm = qemu.spawn(&cfg, dir.path()).unwrap();
+    eprintln!("qemu pid {} ({accel:?})", vm.pid());
+    let console_text = || fs::read_to_string(&console).unwrap_or_default();
+    let qemu_log = || fs::read_to_string(dir.path().join("qemu.log")).unwrap_or_default();
+    let link = match GuestLink::accept(&listener, &mut vm, BOOT_BOUND) {
+        Ok(l) => l,
+        Err(e) => {
+            vm.kill().unwrap();
+            panic!(
+                "no link: {e}\nqemu: {}\nconsole:\n{}",
+                qemu_log(),
+                console_text()
+            );
+        }
+    };
+    let hello = t0.elapsed();
+    let left = BOOT_BOUND.saturating_sub(t0.elapsed());
+    let t1 = Instant::now();
+    let out = match link.run_to_exit(config, stdin, left) {
+        Ok(o) => o,
+        Err(e) => {
+            vm.kill().unwrap();
+            panic!("run failed: {e}\nconsole:\n{}", console_text());
+        }
+    };
+    let exit = hello + t1.elapsed();
+    let status = vm.wait_timeout(Duration::from_secs(15)).unwrap();
+    let vmm_gone = t0.elapsed();
+    if status.is_none() {
+        vm.kill().unwrap();
+        panic!(
+            "the VM did not power off after Exit\nconsole:\n{}",
+            console_text()
+        );
+    }
+    let timings = Timings {
+        hello,
+        started: out.started_after.map(|d| hello + d),
+        exit,
+        vmm_gone,
+    };
+    eprintln!(
+        "boot timings: hello {:?}, started {:?}, exit {:?}, qemu gone {:?}",
+        timings.hello, timings.started, timings.exit, timings.vmm_gone
+    );
+    // The cached base image was not written through the overlay.
+    assert!(
+        RootfsCache::new(env.rootfs.parent().unwrap())
+            .lookup("test-busybox-1")
+            .unwrap()
+            .is_some()
+    );
+    (out, timings, console_text())
+}
+
+#[test]
+fn boot_runs_entrypoint_streams_output_and_exit_code() {
+    let env = match setup() {
+        Ok(e) => e,
+        Err(why) => {
+            eprintln!("skipping the micro-VM boot test: {why}");
+            return;
+        }
+    };
+    let config = ContainerConfig {
+        args: vec![
+            "sh".into(),
+            "-c".into(),
+            "read x; echo hi $x; echo oops >&2; exit 42".into(),
+        ],
+        env: vec!["PATH=/bin".into()],
+        ..Default::default()
+    };
+    let (out, t, console) = boot(&env, config, b"there\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hi there\n",
+        "console:\n{console}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    assert_eq!(out.exit_code, 42);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert!(out.pid.is_some() && t.started.is_some());
+    assert!(t.vmm_gone < BOOT_BOUND);
+}
+
+#[test]
+fn boot_applies_env_cwd_user_hostname_and_tty() {
+    let env = match setup() {
+        Ok(e) => e,
+        Err(why) => {
+            eprintln!("skipping the micro-VM boot test: {why}");
+            return;
+        }
+    };
+    let script = "echo \"$FOO|$(pwd)|$(id -u):$(id -g)|$(id -G)|$(hostname)|$HOME|$(cat /etc/hostname)\"; \
+                  grep -c vmbox /etc/hosts; grep scratch /proc/mounts | cut -d' ' -f3; \
+                  test -t 0 && echo tty; exit 3";
+    let config = ContainerConfig {
+        args: vec!["/bin/sh".into(), "-c".into(), script.into()],
+        env: vec!["FOO=bar baz".into()],
+        cwd: "/home/app/work".into(),
+        user: "app".into(),
+        hostname: "vmbox".into(),
+        hosts: Some("127.0.0.1 localhost\n10.0.0.2 vmbox\n".into()),
+        tmpfs: vec![TmpfsMount {
+            path: "/scratch".into(),
+            options: "size=8m".into(),
+        }],
+        tty: true,
+        ..Default::default()
+    };
+    let (out, _, console) = boot(&env, config, b"");
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "bar baz|/home/app/work|1000:1000|1000 10|vmbox|/home/app|vmbox",
+            "1",
+            "tmpfs",
+            "tty"
+        ],
+        "console:\n{console}"
+    );
+    assert_eq!(out.exit_code, 3);
+}
