@@ -100,13 +100,12 @@ fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
         &state.console_socket(),
         args.open_stdin,
         size,
-    )
-    .and_then(|(container, io)| Ok((runtime::expect_created(&container)?, container, io)));
+    );
     tracing::debug!(
         ms = began.elapsed().as_secs_f64() * 1000.0,
         "container created"
     );
-    let (pid, container, io) = match created {
+    let (pid, io) = match created {
         Ok(created) => created,
         Err(err) => {
             cleanup_failed(&args);
@@ -116,16 +115,30 @@ fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
             return Err(err);
         }
     };
-    let log = json_log::JsonLog::open(&args.log_path, args.log_max_size, args.log_max_file)
-        .with_context(|| format!("open log {}", args.log_path.display()))?;
-    let _ = std::fs::remove_file(state.socket());
-    let socket_name = state
-        .socket()
-        .file_name()
-        .map(std::path::PathBuf::from)
-        .unwrap_or_default();
-    let listener = std::os::unix::net::UnixListener::bind(&socket_name)
-        .with_context(|| format!("bind {}", state.socket().display()))?;
+    let prepared = (|| -> anyhow::Result<_> {
+        let log = json_log::JsonLog::open(&args.log_path, args.log_max_size, args.log_max_file)
+            .with_context(|| format!("open log {}", args.log_path.display()))?;
+        let _ = std::fs::remove_file(state.socket());
+        let socket_name = state
+            .socket()
+            .file_name()
+            .map(std::path::PathBuf::from)
+            .unwrap_or_default();
+        let listener = std::os::unix::net::UnixListener::bind(&socket_name)
+            .with_context(|| format!("bind {}", state.socket().display()))?;
+        Ok((log, listener))
+    })();
+    let (log, listener) = match prepared {
+        Ok(prepared) => prepared,
+        Err(err) => {
+            // The container exists but cannot be served: take it down again.
+            cleanup_failed(&args);
+            report(&Ready::Failed {
+                message: format!("{err:#}"),
+            });
+            return Err(err);
+        }
+    };
     report(&Ready::Created { pid });
     close_stdout()?;
     let config = server::Config {
@@ -140,7 +153,7 @@ fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
         .build()
         .context("start the event loop")?;
     let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, server::run(config, container, pid, io, log, listener))
+    local.block_on(&rt, server::run(config, pid, io, log, listener))
 }
 
 /// Its own session, so the daemon's process group and terminal signals never reach
@@ -164,10 +177,8 @@ fn detach() -> anyhow::Result<()> {
 /// Removes what a failed create left under the runtime root.
 fn cleanup_failed(args: &Args) {
     let dir = args.runtime_root.join(&args.id);
-    if dir.join("state.json").exists()
-        && let Ok(mut container) = libcontainer::container::Container::load(dir.clone())
-    {
-        let _ = container.delete(true);
+    if dir.join("state.json").exists() {
+        let _ = runtime::operate(&args.runtime_root, &args.id, runtime::Operation::Delete);
     }
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,12 +1,17 @@
 //! Creating the container and exec'd processes through libcontainer, with their stdio on
-//! pipes (or a terminal) that the shim holds. Called only while the shim has one thread.
+//! pipes (or a terminal) that the shim holds.
+//!
+//! Every libcontainer call runs in a short-lived forked child ([`in_child`]): the
+//! long-lived shim never touches the runtime's code or heap, so it stays small (its
+//! resident memory is what `bench/density.sh` measures per container). Processes the
+//! child creates are reparented to the shim, which is a subreaper.
 
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
@@ -89,7 +94,8 @@ fn take_terminal(
     })
 }
 
-/// Creates the container from the bundle in `bundle` (its process waits for `start`).
+/// Creates the container from the bundle in `bundle` (its process waits for `start`);
+/// returns the init's pid.
 pub fn create_init(
     id: &str,
     runtime_root: &Path,
@@ -98,35 +104,51 @@ pub fn create_init(
     console_socket: &Path,
     open_stdin: bool,
     size: Option<(u16, u16)>,
-) -> anyhow::Result<(Container, ProcessIo)> {
+) -> anyhow::Result<(i32, ProcessIo)> {
     std::fs::create_dir_all(runtime_root)
         .with_context(|| format!("create {}", runtime_root.display()))?;
-    let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
-        .with_executor(DefaultExecutor {})
-        .with_root_path(runtime_root)?;
+    let builder = || -> anyhow::Result<ContainerBuilder> {
+        Ok(
+            ContainerBuilder::new(id.to_string(), SyscallType::default())
+                .with_executor(DefaultExecutor {})
+                .with_root_path(runtime_root)?,
+        )
+    };
+    let init_pid = |container: &Container| -> anyhow::Result<i32> {
+        container
+            .pid()
+            .map(|pid| pid.as_raw())
+            .context("the runtime reported no pid for the container")
+    };
     if terminal {
         let listener = console_listener(console_socket)?;
-        let container = builder
-            .with_console_socket(Some(console_socket))
-            .as_init(bundle)
-            .with_systemd(false)
-            .with_detach(true)
-            .build()
-            .map_err(runtime_error)?;
+        let pid = in_child(|| {
+            let container = builder()?
+                .with_console_socket(Some(console_socket))
+                .as_init(bundle)
+                .with_systemd(false)
+                .with_detach(true)
+                .build()
+                .map_err(runtime_error)?;
+            init_pid(&container)
+        })?;
         let io = take_terminal(&listener, console_socket, size)?;
-        Ok((container, io))
+        Ok((pid, io))
     } else {
         let (io, child) = pipes(open_stdin)?;
-        let container = builder
-            .with_stdin(child.stdin)
-            .with_stdout(child.stdout)
-            .with_stderr(child.stderr)
-            .as_init(bundle)
-            .with_systemd(false)
-            .with_detach(true)
-            .build()
-            .map_err(runtime_error)?;
-        Ok((container, io))
+        let pid = in_child(move || {
+            let container = builder()?
+                .with_stdin(child.stdin)
+                .with_stdout(child.stdout)
+                .with_stderr(child.stderr)
+                .as_init(bundle)
+                .with_systemd(false)
+                .with_detach(true)
+                .build()
+                .map_err(runtime_error)?;
+            init_pid(&container)
+        })?;
+        Ok((pid, io))
     }
 }
 
@@ -141,32 +163,42 @@ pub fn create_exec(
     open_stdin: bool,
     size: Option<(u16, u16)>,
 ) -> anyhow::Result<(i32, ProcessIo)> {
-    let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
-        .with_executor(DefaultExecutor {})
-        .with_root_path(runtime_root)?;
+    let builder = || -> anyhow::Result<ContainerBuilder> {
+        Ok(
+            ContainerBuilder::new(id.to_string(), SyscallType::default())
+                .with_executor(DefaultExecutor {})
+                .with_root_path(runtime_root)?,
+        )
+    };
     if terminal {
         let listener = console_listener(console_socket)?;
-        let pid = builder
-            .with_console_socket(Some(console_socket))
-            .as_tenant()
-            .with_process(Some(process_file))
-            .with_detach(true)
-            .build()
-            .map_err(runtime_error)?;
+        let pid = in_child(|| {
+            let pid = builder()?
+                .with_console_socket(Some(console_socket))
+                .as_tenant()
+                .with_process(Some(process_file))
+                .with_detach(true)
+                .build()
+                .map_err(runtime_error)?;
+            Ok(pid.as_raw())
+        })?;
         let io = take_terminal(&listener, console_socket, size)?;
-        Ok((pid.as_raw(), io))
+        Ok((pid, io))
     } else {
         let (io, child) = pipes(open_stdin)?;
-        let pid = builder
-            .with_stdin(child.stdin)
-            .with_stdout(child.stdout)
-            .with_stderr(child.stderr)
-            .as_tenant()
-            .with_process(Some(process_file))
-            .with_detach(true)
-            .build()
-            .map_err(runtime_error)?;
-        Ok((pid.as_raw(), io))
+        let pid = in_child(move || {
+            let pid = builder()?
+                .with_stdin(child.stdin)
+                .with_stdout(child.stdout)
+                .with_stderr(child.stderr)
+                .as_tenant()
+                .with_process(Some(process_file))
+                .with_detach(true)
+                .build()
+                .map_err(runtime_error)?;
+            Ok(pid.as_raw())
+        })?;
+        Ok((pid, io))
     }
 }
 
@@ -174,10 +206,87 @@ fn runtime_error(err: libcontainer::error::LibcontainerError) -> anyhow::Error {
     anyhow::anyhow!("OCI runtime create failed: {err}")
 }
 
-/// Checks the state a created container must be in, so the error names the problem.
-pub fn expect_created(container: &Container) -> anyhow::Result<i32> {
-    match container.pid() {
-        Some(pid) => Ok(pid.as_raw()),
-        None => bail!("the runtime reported no pid for the container"),
+/// What the shim asks of the runtime about its container after creating it.
+#[derive(Debug, Clone, Copy)]
+pub enum Operation {
+    Start,
+    Pause,
+    Resume,
+    /// Signal every process of the container.
+    KillAll(i32),
+    /// Remove the runtime's state and cgroups (killing what is left).
+    Delete,
+}
+
+/// Runs `op` on the container `id` (in a child, like every libcontainer call).
+pub fn operate(runtime_root: &Path, id: &str, op: Operation) -> anyhow::Result<()> {
+    let dir = runtime_root.join(id);
+    in_child(move || {
+        let mut container =
+            Container::load(dir).map_err(|e| anyhow::anyhow!("load the container: {e}"))?;
+        match op {
+            Operation::Start => container.start(),
+            Operation::Pause => container.pause(),
+            Operation::Resume => container.resume(),
+            Operation::KillAll(signal) => {
+                let signal = libcontainer::signal::Signal::try_from(signal)
+                    .map_err(|e| anyhow::anyhow!("signal {signal}: {e}"))?;
+                container.kill(signal, true)
+            }
+            Operation::Delete => container.delete(true),
+        }
+        .map_err(|e| anyhow::anyhow!("{op:?}: {e}"))
+    })
+}
+
+/// Runs `work` in a forked child and returns what it returned. The shim has one
+/// thread, so forking is safe; the child leaves with `_exit`, running no destructors
+/// of the parent's state.
+pub fn in_child<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    use std::io::{Read, Write};
+    let (read, write) = fdio::pipe().context("result pipe")?;
+    // SAFETY: the shim is single-threaded (tokio's current-thread runtime, no other
+    // threads), so the child inherits a consistent heap and no held locks.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error()).context("fork");
+    }
+    if pid == 0 {
+        drop(read);
+        let result: Result<T, String> = work().map_err(|e| format!("{e:#}"));
+        let bytes = serde_json::to_vec(&result).unwrap_or_default();
+        let mut message = (bytes.len() as u64).to_be_bytes().to_vec();
+        message.extend_from_slice(&bytes);
+        let _ = std::fs::File::from(write).write_all(&message);
+        // SAFETY: _exit ends the child at once, as a forked child should.
+        unsafe { libc::_exit(0) };
+    }
+    drop(write);
+    drop(work);
+    // Exactly the message: the container's processes inherit the write end until they
+    // exec, so end of file would not come in time.
+    let mut file = std::fs::File::from(read);
+    let mut len = [0u8; 8];
+    let mut bytes = Vec::new();
+    let read_result = file.read_exact(&mut len).and_then(|()| {
+        bytes.resize(u64::from_be_bytes(len).min(16 << 20) as usize, 0);
+        file.read_exact(&mut bytes)
+    });
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child; `status` is a valid out-pointer.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if rc >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    read_result.context("read the runtime's result")?;
+    match serde_json::from_slice::<Result<T, String>>(&bytes) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(message)) => Err(anyhow::anyhow!(message)),
+        Err(_) => anyhow::bail!("the runtime process died (wait status {status})"),
     }
 }

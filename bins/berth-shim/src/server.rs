@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
+use anyhow::Context;
 use berth_shim::protocol::{AttachRequest, ExecRequest, ExitStatus, Request, Response, ShimState};
 use berth_shim::{Frame, StateDir, StreamKind};
 use bytes::Bytes;
-use libcontainer::container::Container;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
@@ -18,7 +18,7 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::fdio::{self, AsyncFdIo};
 use crate::json_log::{JsonLog, Stream};
-use crate::runtime::{self, ProcessIo};
+use crate::runtime::{self, Operation, ProcessIo};
 
 /// How long output may keep flowing after the process it belongs to has exited (a
 /// grandchild can hold the pipe open).
@@ -40,7 +40,6 @@ struct Subscriber {
 
 pub struct Shim {
     config: Config,
-    container: RefCell<Container>,
     init_pid: i32,
     started: Cell<bool>,
     paused: Cell<bool>,
@@ -59,10 +58,9 @@ pub struct Shim {
 }
 
 impl Shim {
-    pub fn new(config: Config, container: Container, init_pid: i32, log: JsonLog) -> Rc<Shim> {
+    pub fn new(config: Config, init_pid: i32, log: JsonLog) -> Rc<Shim> {
         Rc::new(Shim {
             config,
-            container: RefCell::new(container),
             init_pid,
             started: Cell::new(false),
             paused: Cell::new(false),
@@ -81,6 +79,10 @@ impl Shim {
         })
     }
 
+    fn operate(&self, op: Operation) -> anyhow::Result<()> {
+        runtime::operate(&self.config.runtime_root, &self.config.id, op)
+    }
+
     fn exited(&self) -> Option<ExitStatus> {
         self.exit.borrow().clone()
     }
@@ -90,13 +92,12 @@ impl Shim {
 /// waiting for it have been told (or a short grace period has passed).
 pub async fn run(
     config: Config,
-    container: Container,
     init_pid: i32,
     io: ProcessIo,
     log: JsonLog,
     listener: std::os::unix::net::UnixListener,
 ) -> anyhow::Result<()> {
-    let mut shim = Shim::new(config, container, init_pid, log);
+    let mut shim = Shim::new(config, init_pid, log);
     let stdout = Rc::new(AsyncFdIo::new(io.stdout)?);
     {
         let shim_mut = Rc::get_mut(&mut shim).expect("no other references yet");
@@ -175,8 +176,8 @@ async fn supervise(shim: &Rc<Shim>) {
         tracing::warn!("output still open {DRAIN_AFTER_EXIT:?} after the container exited");
     }
     let oom = crate::oom::oom_killed(&shim.config.cgroupfs, &shim.config.cgroups_path);
-    if let Err(err) = shim.container.borrow_mut().delete(true) {
-        tracing::warn!("delete the runtime's container: {err}");
+    if let Err(err) = shim.operate(Operation::Delete) {
+        tracing::warn!("delete the runtime's container: {err:#}");
     }
     let status = ExitStatus::now(code, oom);
     if let Err(err) = shim.config.state.write_exit(&status) {
@@ -303,10 +304,7 @@ fn handle(shim: &Rc<Shim>, request: Request) -> anyhow::Result<Response> {
     match request {
         Request::Start => {
             anyhow::ensure!(!shim.started.get(), "container already started");
-            shim.container
-                .borrow_mut()
-                .start()
-                .map_err(|e| anyhow::anyhow!("start container: {e}"))?;
+            shim.operate(Operation::Start).context("start container")?;
             shim.started.set(true);
             Ok(Response::Ok)
         }
@@ -328,12 +326,7 @@ fn handle(shim: &Rc<Shim>, request: Request) -> anyhow::Result<Response> {
         Request::Kill { signal, all } => {
             anyhow::ensure!(running, "container is not running");
             if all {
-                let signal = libcontainer::signal::Signal::try_from(signal)
-                    .map_err(|e| anyhow::anyhow!("signal {signal}: {e}"))?;
-                shim.container
-                    .borrow_mut()
-                    .kill(signal, true)
-                    .map_err(|e| anyhow::anyhow!("kill: {e}"))?;
+                shim.operate(Operation::KillAll(signal)).context("kill")?;
             } else {
                 // SAFETY: plain syscall; the init is our child and not yet reaped, so
                 // the pid cannot have been reused.
@@ -360,19 +353,13 @@ fn handle(shim: &Rc<Shim>, request: Request) -> anyhow::Result<Response> {
         }
         Request::Pause => {
             anyhow::ensure!(running, "container is not running");
-            shim.container
-                .borrow_mut()
-                .pause()
-                .map_err(|e| anyhow::anyhow!("pause: {e}"))?;
+            shim.operate(Operation::Pause).context("pause")?;
             shim.paused.set(true);
             Ok(Response::Ok)
         }
         Request::Resume => {
             anyhow::ensure!(running, "container is not running");
-            shim.container
-                .borrow_mut()
-                .resume()
-                .map_err(|e| anyhow::anyhow!("resume: {e}"))?;
+            shim.operate(Operation::Resume).context("resume")?;
             shim.paused.set(false);
             Ok(Response::Ok)
         }

@@ -202,13 +202,16 @@ where
     let _ = client_write.shutdown().await;
     // Let the client close its side first: closing with its input unread would reset
     // the connection ("connection reset by peer" in the docker CLI).
-    let mut input = input;
-    if tokio::time::timeout(std::time::Duration::from_secs(2), &mut input)
-        .await
-        .is_err()
-    {
-        input.abort();
-    }
+    // (In the background: the exit code is recorded by the caller right away.)
+    tokio::spawn(async move {
+        let mut input = input;
+        if tokio::time::timeout(std::time::Duration::from_secs(2), &mut input)
+            .await
+            .is_err()
+        {
+            input.abort();
+        }
+    });
     exit
 }
 
