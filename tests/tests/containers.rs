@@ -420,3 +420,173 @@ fn mounts_volumes_and_networks() {
     assert_eq!(host.lines().count(), ours.lines().count());
     d.assert_no_leaks(&[]);
 }
+
+#[test]
+fn health_logs_namespaces_and_limits() {
+    let d = daemon_with_busybox();
+    // A health check that passes once a file exists.
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "doc",
+        "--health-cmd",
+        "test -e /tmp/ready",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; touch /tmp/ready; sleep 300",
+    ]);
+    wait_for("healthy", || {
+        inspect(&d, "doc", "{{.State.Health.Status}}") == "healthy"
+    });
+    let ps = d.docker_ok(&[
+        "ps",
+        "--filter",
+        "health=healthy",
+        "--format",
+        "{{.Names}} {{.Status}}",
+    ]);
+    assert!(
+        ps.starts_with("doc Up ") && ps.trim_end().ends_with("(healthy)"),
+        "{ps}"
+    );
+    d.docker_ok(&["exec", "doc", "rm", "/tmp/ready"]);
+    wait_for("unhealthy", || {
+        inspect(&d, "doc", "{{.State.Health.Status}}") == "unhealthy"
+    });
+    d.docker_ok(&["rm", "-f", "doc"]);
+
+    // json-file rotation and the log options.
+    d.docker_ok(&[
+        "run",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=2",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 200 ]; do echo line$i; i=$((i+1)); done",
+    ]);
+    let logs = d.docker_ok(&["logs", "chatty"]);
+    assert!(logs.ends_with("line199\n"), "{logs}");
+    assert!(!logs.starts_with("line0\n"), "rotation kept everything");
+    let files = std::fs::read_dir(d.data_root().join("containers"))
+        .unwrap()
+        .flatten()
+        .flat_map(|c| std::fs::read_dir(c.path()).unwrap().flatten())
+        .filter(|f| f.file_name().to_string_lossy().contains("-json.log"))
+        .count();
+    assert_eq!(files, 2, "max-file=2");
+    assert_eq!(
+        d.docker_ok(&["logs", "--tail", "2", "chatty"]),
+        "line198\nline199\n"
+    );
+    let stamped = d.docker_ok(&["logs", "-t", "--tail", "1", "chatty"]);
+    assert!(stamped.contains("Z line199"), "{stamped}");
+
+    // Namespaces shared with the host, ulimits, sysctls.
+    let ours = std::process::id().to_string();
+    let pids = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--pid",
+        "host",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("test -d /proc/{ours} && echo seen"),
+    ]);
+    assert_eq!(pids, "seen\n");
+    let (code, _, _) = run(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "busybox",
+            "test",
+            "-d",
+            &format!("/proc/{ours}"),
+        ],
+    );
+    assert_eq!(
+        code,
+        Some(1),
+        "a private PID namespace must not see host processes"
+    );
+    let nofile = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--ulimit",
+        "nofile=512:512",
+        "busybox",
+        "sh",
+        "-c",
+        "ulimit -n",
+    ]);
+    assert_eq!(nofile, "512\n");
+    let sysctl = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--sysctl",
+        "net.ipv4.ip_forward=1",
+        "busybox",
+        "cat",
+        "/proc/sys/net/ipv4/ip_forward",
+    ]);
+    assert_eq!(sysctl, "1\n");
+    let uts = d.docker_ok(&["run", "--rm", "--uts", "host", "busybox", "hostname"]);
+    assert_eq!(
+        uts.trim(),
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap()
+            .trim()
+    );
+
+    // --volumes-from shares the other container's volumes.
+    d.docker_ok(&[
+        "create",
+        "--name",
+        "holder",
+        "-v",
+        "shared:/shared",
+        "busybox",
+        "true",
+    ]);
+    d.docker_ok(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "holder",
+        "busybox",
+        "sh",
+        "-c",
+        "echo via > /shared/f",
+    ]);
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "-v", "shared:/s", "busybox", "cat", "/s/f"]),
+        "via\n"
+    );
+    let (code, _, _) = run(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--volumes-from",
+            "holder:ro",
+            "busybox",
+            "touch",
+            "/shared/g",
+        ],
+    );
+    assert_eq!(code, Some(1));
+    d.docker_ok(&["rm", "-f", "holder", "chatty"]);
+    d.assert_no_leaks(&[]);
+}

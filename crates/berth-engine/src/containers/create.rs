@@ -74,7 +74,8 @@ impl ContainerService {
         berth_runtime::generate(&inputs).map_err(|e| EngineError::invalid(e.to_string()))?;
 
         let image_volumes = config.volumes.clone().unwrap_or_default();
-        let planned = mounts::plan(&host, &image_volumes)?;
+        let mut planned = mounts::plan(&host, &image_volumes)?;
+        self.add_volumes_from(&host, &mut planned)?;
         let mut anonymous = Vec::new();
         let mut mount_points = Vec::new();
         let mut planned_final = Vec::new();
@@ -164,6 +165,68 @@ impl ContainerService {
         Ok((id, Vec::new()))
     }
 
+    /// `--volumes-from CONTAINER[:ro|:rw]`: that container's volumes and binds, at the
+    /// same destinations, unless this container mounts something there itself.
+    fn add_volumes_from(&self, host: &HostConfig, planned: &mut Vec<Planned>) -> Result<()> {
+        for spec in host.volumes_from.iter().flatten() {
+            let (name, mode) = match spec.rsplit_once(':') {
+                Some((name, mode @ ("ro" | "rw"))) => (name, Some(mode)),
+                Some(_) => {
+                    return Err(EngineError::invalid(format!(
+                        "invalid mode for volumes-from: {spec}"
+                    )));
+                }
+                None => (spec.as_str(), None),
+            };
+            let source = self.get(name)?;
+            let source_mounts = load_planned_mounts(&source.dir)?;
+            for m in source_mounts {
+                if planned.iter().any(|p| p.destination() == m.destination()) {
+                    continue;
+                }
+                let m = match (m, mode) {
+                    (
+                        Planned::Bind {
+                            source,
+                            destination,
+                            read_only,
+                            propagation,
+                            ..
+                        },
+                        mode,
+                    ) => Planned::Bind {
+                        source,
+                        destination,
+                        read_only: mode.map_or(read_only, |m| m == "ro"),
+                        propagation,
+                        create_source: false,
+                    },
+                    (
+                        Planned::Volume {
+                            name,
+                            destination,
+                            read_only,
+                            ..
+                        },
+                        mode,
+                    ) => Planned::Volume {
+                        name,
+                        destination,
+                        read_only: mode.map_or(read_only, |m| m == "ro"),
+                        no_copy: true,
+                    },
+                    (tmpfs @ Planned::Tmpfs { .. }, _) => {
+                        // tmpfs mounts are not shared.
+                        let _ = tmpfs;
+                        continue;
+                    }
+                };
+                planned.push(m);
+            }
+        }
+        Ok(())
+    }
+
     fn reserve_name(&self, requested: Option<&str>, id: &str) -> Result<String> {
         let all = self.containers.read().expect("containers lock");
         let taken = |name: &str| {
@@ -194,6 +257,17 @@ impl ContainerService {
 pub(crate) struct PlannedMounts(pub Vec<PlannedMount>);
 
 pub(crate) type PlannedMount = Planned;
+
+/// The mounts a container was created with (`mounts.json` beside its record).
+pub(crate) fn load_planned_mounts(dir: &std::path::Path) -> Result<Vec<Planned>> {
+    match std::fs::read(dir.join("mounts.json")) {
+        Ok(bytes) => serde_json::from_slice::<PlannedMounts>(&bytes)
+            .map(|p| p.0)
+            .map_err(|e| EngineError::internal(format!("read mounts.json: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(EngineError::internal(format!("read mounts.json: {e}"))),
+    }
+}
 
 fn name_conflict(name: &str, other: &str) -> EngineError {
     EngineError::conflict(format!(

@@ -536,6 +536,18 @@ impl ContainerService {
                 Status::Removing => {
                     let _ = self.remove_container(&c, false).await;
                 }
+                Status::Created | Status::Exited if c.state_dir.socket().exists() => {
+                    // The daemon died between creating the container's process and
+                    // starting it: nobody will start it now. Take it down.
+                    if let Ok(state) = c.shim().state().await
+                        && state.status == "created"
+                    {
+                        tracing::info!(id = %c.id, "removing a half-started container's process");
+                        let _ = c.shim().kill(libc_sigkill(), true).await;
+                        let _ = tokio::time::timeout(Duration::from_secs(5), c.shim().wait()).await;
+                    }
+                    self.release_mounts(&c);
+                }
                 _ => {}
             }
         }

@@ -8,7 +8,6 @@ use std::time::Duration;
 use berth_shim::protocol::Ready;
 use tokio::io::AsyncBufReadExt;
 
-use super::create::PlannedMounts;
 use super::mounts::{self, Planned};
 use super::record::Status;
 use super::rootfs::{self, Snapshot};
@@ -148,7 +147,7 @@ impl ContainerService {
             }
         }
 
-        let planned = load_planned(&c.dir).map_err(fail)?;
+        let planned = super::create::load_planned_mounts(&c.dir).map_err(fail)?;
         let mut extra_mounts = Vec::new();
         for p in &planned {
             match p {
@@ -376,16 +375,6 @@ pub(crate) fn limit_capabilities(caps: &mut serde_json::Value) {
                 list.retain(|c| c.as_str().is_none_or(allowed));
             }
         }
-    }
-}
-
-fn load_planned(dir: &Path) -> Result<Vec<Planned>> {
-    match std::fs::read(dir.join("mounts.json")) {
-        Ok(bytes) => serde_json::from_slice::<PlannedMounts>(&bytes)
-            .map(|p| p.0)
-            .map_err(|e| EngineError::internal(format!("read mounts.json: {e}"))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(EngineError::internal(format!("read mounts.json: {e}"))),
     }
 }
 
