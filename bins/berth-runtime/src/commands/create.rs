@@ -11,6 +11,7 @@ use crate::cli::Create;
 /// Creates the container from its bundle. `detach` is false only for a foreground
 /// `run`, whose caller then waits for the process.
 pub fn create(root: &Path, args: &Create, detach: bool) -> anyhow::Result<Container> {
+    prime_cgroup_attach();
     let root = crate::state::ensure_root(root)?;
     let bundle = std::fs::canonicalize(&args.bundle)
         .with_context(|| format!("bundle {}", args.bundle.display()))?;
@@ -25,4 +26,67 @@ pub fn create(root: &Path, args: &Create, detach: bool) -> anyhow::Result<Contai
         .with_detach(detach)
         .build()
         .with_context(|| format!("create container {}", args.id))
+}
+
+/// Starts paying, in a throwaway child, the RCU grace period that the first cgroup
+/// attach after a quiet spell waits for (8–16 ms here): the child moves itself into its
+/// own cgroup, which moves nothing. libcontainer's attach a few milliseconds later then
+/// finds the lock's fast path (see berth-engine's `prime_cgroup_attach`).
+fn prime_cgroup_attach() {
+    let Some(procs) = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|text| own_cgroup_procs(&text))
+    else {
+        return;
+    };
+    let Ok(path) = std::ffi::CString::new(procs) else {
+        return;
+    };
+    // SAFETY: this process is single-threaded; the child only makes async-signal-safe
+    // calls (open, write, _exit) with data prepared before the fork.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: as above; `path` is a valid C string.
+        unsafe {
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd >= 0 {
+                let me = libc::getpid();
+                let mut buf = [0u8; 16];
+                let mut n = buf.len();
+                let mut v = me as u32;
+                loop {
+                    n -= 1;
+                    buf[n] = b'0' + (v % 10) as u8;
+                    v /= 10;
+                    if v == 0 {
+                        break;
+                    }
+                }
+                libc::write(fd, buf[n..].as_ptr().cast(), buf.len() - n);
+            }
+            libc::_exit(0);
+        }
+    }
+    // The child is reaped by whoever waits for our children (run's foreground loop
+    // reaps every child; create exits soon after).
+}
+
+fn own_cgroup_procs(text: &str) -> Option<String> {
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let relative = path.trim_start_matches('/');
+        let dir = if controllers.is_empty() {
+            format!("/sys/fs/cgroup/{relative}")
+        } else if let Some(c) = controllers.split(',').find(|c| !c.starts_with("name=")) {
+            format!("/sys/fs/cgroup/{c}/{relative}")
+        } else {
+            continue;
+        };
+        let procs = format!("{}/cgroup.procs", dir.trim_end_matches('/'));
+        if std::path::Path::new(&procs).exists() {
+            return Some(procs);
+        }
+    }
+    None
 }
