@@ -215,6 +215,34 @@ fn lifecycle_leaves_nothing_behind() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "PIPED\n");
     assert_eq!(d.docker_ok(&["ps", "-aq"]), "");
+    // The container's events, in order.
+    let until = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1
+    );
+    let events = d.docker_ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        &format!("container={id}"),
+        "--format",
+        "{{.Action}}",
+    ]);
+    let actions: Vec<&str> = events.lines().filter(|a| !a.starts_with("exec_")).collect();
+    for expected in [
+        "create", "start", "pause", "unpause", "kill", "die", "stop", "destroy",
+    ] {
+        assert!(actions.contains(&expected), "no {expected} in {actions:?}");
+    }
+    assert_eq!(actions.first(), Some(&"create"));
+    assert_eq!(actions.last(), Some(&"destroy"));
     d.assert_no_leaks(&[&id]);
 }
 
@@ -589,4 +617,94 @@ fn health_logs_namespaces_and_limits() {
     assert_eq!(code, Some(1));
     d.docker_ok(&["rm", "-f", "holder", "chatty"]);
     d.assert_no_leaks(&[]);
+}
+
+/// Runs `docker ARGS` on a pseudo-terminal (through `script`), feeding `input`.
+fn on_a_terminal(d: &Daemon, command: &str, input: &[u8]) -> (Option<i32>, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("stty cols 91 rows 23; {command}"),
+            "/dev/null",
+        ])
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    stdin.write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn terminals_sizes_and_detach_keys() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping: script (util-linux) is missing");
+        return;
+    }
+    let d = daemon_with_busybox();
+    // run -it: a terminal of the client's size, input typed at it, the exit status.
+    let (code, out) = on_a_terminal(
+        &d,
+        "docker run -it --rm busybox sh",
+        b"stty size; tty; exit 5\r",
+    );
+    assert_eq!(code, Some(5), "{out}");
+    assert!(out.contains("23 91"), "{out}");
+    assert!(out.contains("/dev/pts/0"), "{out}");
+    // exec -it into a running container.
+    d.docker_ok(&["run", "-dit", "--name", "term", "busybox", "sh"]);
+    let (code, out) = on_a_terminal(&d, "docker exec -it term sh -c 'stty size; exit 4'", b"");
+    assert_eq!(code, Some(4), "{out}");
+    assert!(out.contains("23 91"), "{out}");
+    // attach, then ctrl-p ctrl-q: the client leaves, the container keeps running.
+    let (code, out) = on_a_terminal(&d, "docker attach term", b"\x10\x11");
+    assert!(out.contains("read escape sequence"), "{code:?} {out}");
+    assert_eq!(inspect(&d, "term", "{{.State.Running}}"), "true");
+    d.docker_ok(&["rm", "-f", "term"]);
+    d.assert_no_leaks(&[]);
+}
+
+#[test]
+fn images_in_use_are_not_deleted() {
+    let d = daemon_with_busybox();
+    let image = d
+        .docker_ok(&["image", "inspect", "-f", "{{.Id}}", "busybox"])
+        .trim()
+        .to_string();
+    let short = &image["sha256:".len().."sha256:".len() + 12];
+    d.docker_ok(&["create", "--name", "user", "busybox", "true"]);
+    let (code, _, err) = run(&d, &["rmi", "busybox"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("(must force) - container")
+            && err.contains(&format!("is using its referenced image {short}")),
+        "{err}"
+    );
+    let (code, _, err) = run(&d, &["rmi", short]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("image is being used by stopped container"),
+        "{err}"
+    );
+    d.docker_ok(&["image", "prune", "-a", "-f"]);
+    // Forced: the tag goes, the image stays for its container.
+    d.docker_ok(&["rmi", "-f", "busybox"]);
+    assert_eq!(d.docker_ok(&["start", "-a", "user"]), "");
+    assert_eq!(inspect(&d, "user", "{{.State.ExitCode}}"), "0");
+    d.docker_ok(&["rm", "user"]);
+    d.docker_ok(&["rmi", short]);
 }

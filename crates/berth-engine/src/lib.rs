@@ -76,6 +76,13 @@ impl Engine {
             volumes.clone(),
             events.clone(),
         )?;
+        let users = Arc::downgrade(&containers);
+        images.set_users(Arc::new(move |id| {
+            users
+                .upgrade()
+                .map(|service| service.users_of_image(&id.to_string()))
+                .unwrap_or_default()
+        }));
         Ok(Engine {
             config,
             images,

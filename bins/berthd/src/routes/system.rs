@@ -73,6 +73,13 @@ fn event_matches(f: &Filters, e: &EventMessage) -> bool {
         && (f.get("image").is_empty()
             || (e.kind == "image" && (any("image", &e.actor.id) || any("image", name))))
         && (f.get("volume").is_empty() || (e.kind == "volume" && any("volume", &e.actor.id)))
+        && (f.get("container").is_empty()
+            || (e.kind == "container"
+                && (f
+                    .get("container")
+                    .iter()
+                    .any(|c| e.actor.id.starts_with(c.as_str()))
+                    || any("container", name))))
         && f.match_labels("label", &e.actor.attributes)
 }
 

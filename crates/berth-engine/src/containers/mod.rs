@@ -257,6 +257,21 @@ impl ContainerService {
             .publish("container", action, &container.id, attributes);
     }
 
+    /// Containers created from image `id`, as (container ID, has a process).
+    pub fn users_of_image(&self, id: &str) -> Vec<(String, bool)> {
+        self.all()
+            .into_iter()
+            .map(|c| c.record())
+            .filter(|r| r.image == id)
+            .map(|r| {
+                (
+                    r.id.clone(),
+                    r.state.status.is_live() || r.state.status == Status::Restarting,
+                )
+            })
+            .collect()
+    }
+
     /// Counts by state, for `info`: (running, paused, stopped).
     pub fn counts(&self) -> (usize, usize, usize) {
         let mut counts = (0, 0, 0);

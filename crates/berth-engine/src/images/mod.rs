@@ -33,7 +33,11 @@ pub struct ImageService {
     events: Arc<EventBus>,
     registry: RegistryClient,
     pulls: pull::PullCoordinator,
+    users: std::sync::RwLock<Option<ImageUsers>>,
 }
+
+/// Who uses an image: the containers created from it, as (container ID, running).
+pub type ImageUsers = Arc<dyn Fn(&berth_image::Digest) -> Vec<(String, bool)> + Send + Sync>;
 
 /// The tags and repo digests of one image.
 #[derive(Debug, Clone, Default)]
@@ -63,6 +67,20 @@ impl ImageService {
             events,
             registry,
             pulls: pull::PullCoordinator::default(),
+            users: std::sync::RwLock::new(None),
+        }
+    }
+
+    /// Tells the image service which containers use an image, so `rmi` and `prune`
+    /// never delete an image out from under one.
+    pub fn set_users(&self, users: ImageUsers) {
+        *self.users.write().expect("users lock") = Some(users);
+    }
+
+    pub(crate) fn users_of(&self, id: &berth_image::Digest) -> Vec<(String, bool)> {
+        match &*self.users.read().expect("users lock") {
+            Some(users) => users(id),
+            None => Vec::new(),
         }
     }
 

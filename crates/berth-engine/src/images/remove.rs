@@ -24,6 +24,34 @@ impl ImageService {
                 .iter()
                 .any(|r| Reference::parse_normalized(name).is_ok_and(|n| n == *r));
         let mut items = Vec::new();
+        let users = self.users_of(&id);
+        let container = |c: &str| c[..12.min(c.len())].to_string();
+        if let Some((c, _)) = users.iter().find(|(_, running)| *running)
+            && (by_id || (force && refs.iter().filter(|r| r.tag().is_some()).count() <= 1))
+        {
+            return Err(EngineError::conflict(format!(
+                "conflict: unable to delete {} (cannot be forced) - image is being used by running container {}",
+                short_id(&id),
+                container(c)
+            )));
+        }
+        if let Some((c, _)) = users.first() {
+            let last_tag = refs.iter().filter(|r| r.tag().is_some()).count() <= 1;
+            if by_id && !force {
+                return Err(EngineError::conflict(format!(
+                    "conflict: unable to delete {} (must be forced) - image is being used by stopped container {}",
+                    short_id(&id),
+                    container(c)
+                )));
+            }
+            if !by_id && last_tag && !force {
+                return Err(EngineError::conflict(format!(
+                    "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
+                    container(c),
+                    short_id(&id)
+                )));
+            }
+        }
 
         if !by_id {
             let named = Reference::parse_normalized(name)
@@ -62,6 +90,10 @@ impl ImageService {
             }
         }
 
+        if !users.is_empty() {
+            // Forced: the references go, the image stays for its containers.
+            return Ok(items);
+        }
         if self.has_children(&id)? {
             if items.is_empty() {
                 return Err(EngineError::conflict(format!(
@@ -154,7 +186,7 @@ impl ImageService {
                 {
                     continue;
                 }
-                if self.has_children(&rec.id)? {
+                if self.has_children(&rec.id)? || !self.users_of(&rec.id).is_empty() {
                     continue;
                 }
                 for r in &refs {
