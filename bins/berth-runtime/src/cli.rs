@@ -52,6 +52,10 @@ pub enum Command {
     Spec(Spec),
     /// Run another process in a running container.
     Exec(Exec),
+    /// Freeze every process of a container.
+    Pause(ContainerId),
+    /// Thaw a paused container.
+    Resume(ContainerId),
     /// List the processes of a container.
     Ps(Ps),
 }

@@ -21,11 +21,13 @@ fn main() -> std::process::ExitCode {
     match commands::dispatch(cli) {
         Ok(code) => std::process::ExitCode::from(code),
         Err(err) => {
-            // Without `--log` the log is stderr already: say it once.
+            // Say it once: in the log file when there is one (a caller such as a shim
+            // may have given its container's stdio as ours), else on stderr.
             if log_to_file {
                 tracing::error!("{err:#}");
+            } else {
+                eprintln!("berth-runtime: {err:#}");
             }
-            eprintln!("berth-runtime: {err:#}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -28,9 +28,12 @@ struct Args {
     /// The bundle and state directory (holds config.json; gets the socket and exit.json).
     #[arg(long)]
     state_dir: PathBuf,
-    /// libcontainer's state root.
+    /// The runtime's state root.
     #[arg(long)]
     runtime_root: PathBuf,
+    /// A runc-compatible runtime (default: `berth-runtime` beside this binary).
+    #[arg(long)]
+    runtime: Option<PathBuf>,
     /// The json-file log.
     #[arg(long)]
     log_path: PathBuf,
@@ -74,27 +77,30 @@ fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
     std::env::set_current_dir(state.path())
         .with_context(|| format!("enter {}", state.path().display()))?;
     std::fs::write(state.shim_pid(), std::process::id().to_string()).context("write shim.pid")?;
-    let spec =
-        libcontainer::oci_spec::runtime::Spec::load(state.spec()).context("load config.json")?;
-    let terminal = spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
-    let size = spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.console_size())
-        .map(|b| (b.height() as u16, b.width() as u16));
-    let cgroups_path = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().clone())
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let created = runtime::create_init(
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state.spec()).context("read config.json")?)
+            .context("parse config.json")?;
+    let terminal = spec["process"]["terminal"].as_bool().unwrap_or(false);
+    let size = spec["process"]["consoleSize"].as_object().and_then(|s| {
+        Some((
+            s.get("height")?.as_u64()? as u16,
+            s.get("width")?.as_u64()? as u16,
+        ))
+    });
+    let cgroups_path = spec["linux"]["cgroupsPath"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let runtime = runtime::Runtime {
+        binary: args
+            .runtime
+            .clone()
+            .unwrap_or_else(|| sibling("berth-runtime")),
+        root: args.runtime_root.clone(),
+        log: state.path().join("runtime.log"),
+    };
+    let created = runtime.create_init(
         &args.id,
-        &args.runtime_root,
         state.path(),
         terminal,
         &state.console_socket(),
@@ -108,7 +114,7 @@ fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
     let (pid, io) = match created {
         Ok(created) => created,
         Err(err) => {
-            cleanup_failed(&args);
+            cleanup_failed(&runtime, &args);
             report(&Ready::Failed {
                 message: format!("{err:#}"),
             });
@@ -132,7 +138,7 @@ fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
         Ok(prepared) => prepared,
         Err(err) => {
             // The container exists but cannot be served: take it down again.
-            cleanup_failed(&args);
+            cleanup_failed(&runtime, &args);
             report(&Ready::Failed {
                 message: format!("{err:#}"),
             });
@@ -143,7 +149,7 @@ fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
     close_stdout()?;
     let config = server::Config {
         id: args.id,
-        runtime_root: args.runtime_root,
+        runtime,
         state,
         cgroupfs: args.cgroupfs,
         cgroups_path,
@@ -175,12 +181,23 @@ fn detach() -> anyhow::Result<()> {
 }
 
 /// Removes what a failed create left under the runtime root.
-fn cleanup_failed(args: &Args) {
+fn cleanup_failed(runtime: &runtime::Runtime, args: &Args) {
     let dir = args.runtime_root.join(&args.id);
     if dir.join("state.json").exists() {
-        let _ = runtime::operate(&args.runtime_root, &args.id, runtime::Operation::Delete);
+        let _ = runtime.operate(&args.id, runtime::Operation::Delete);
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A binary installed beside this one, else from `PATH`.
+fn sibling(name: &str) -> PathBuf {
+    match std::env::current_exe() {
+        Ok(exe) => match exe.parent().map(|dir| dir.join(name)) {
+            Some(path) if path.exists() => path,
+            _ => PathBuf::from(name),
+        },
+        Err(_) => PathBuf::from(name),
+    }
 }
 
 fn report(ready: &Ready) {

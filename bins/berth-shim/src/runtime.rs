@@ -1,21 +1,17 @@
-//! Creating the container and exec'd processes through libcontainer, with their stdio on
-//! pipes (or a terminal) that the shim holds.
-//!
-//! Every libcontainer call runs in a short-lived forked child ([`in_child`]): the
-//! long-lived shim never touches the runtime's code or heap, so it stays small (its
-//! resident memory is what `bench/density.sh` measures per container). Processes the
-//! child creates are reparented to the shim, which is a subreaper.
+//! The container runtime, as runc-compatible commands: the shim runs `berth-runtime`
+//! (or any runtime with runc's command line) for create, start, exec, kill, pause,
+//! resume and delete, as containerd's shim runs runc. The shim itself never links the
+//! runtime, so it stays small: its memory is what `bench/density.sh` counts per
+//! container. Processes the runtime creates are reparented to the shim, a subreaper,
+//! when the runtime command exits.
 
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use anyhow::Context;
-use libcontainer::container::Container;
-use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::syscall::syscall::SyscallType;
-use libcontainer::workload::default::DefaultExecutor;
+use anyhow::{Context, bail};
 
 use crate::fdio;
 
@@ -28,7 +24,8 @@ pub struct ProcessIo {
     pub terminal: bool,
 }
 
-/// The container-side ends, handed to libcontainer.
+/// The process-side ends, given to the runtime command as its stdio (which the
+/// container's process inherits, as with runc).
 struct ChildIo {
     stdin: OwnedFd,
     stdout: OwnedFd,
@@ -67,15 +64,12 @@ fn console_listener(path: &Path) -> anyhow::Result<UnixListener> {
     Ok(listener)
 }
 
-/// The master the runtime sent, once it has connected (it does so during `build`).
-fn take_terminal(
-    listener: &UnixListener,
+/// The master the runtime sends on `stream`, sized at once.
+fn receive_terminal(
+    stream: std::os::unix::net::UnixStream,
     path: &Path,
     size: Option<(u16, u16)>,
 ) -> anyhow::Result<ProcessIo> {
-    let (stream, _) = listener
-        .accept()
-        .context("the runtime did not connect to the console socket")?;
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let master = fdio::receive_fd(&stream).context("receive the terminal")?;
@@ -94,118 +88,6 @@ fn take_terminal(
     })
 }
 
-/// Creates the container from the bundle in `bundle` (its process waits for `start`);
-/// returns the init's pid.
-pub fn create_init(
-    id: &str,
-    runtime_root: &Path,
-    bundle: &Path,
-    terminal: bool,
-    console_socket: &Path,
-    open_stdin: bool,
-    size: Option<(u16, u16)>,
-) -> anyhow::Result<(i32, ProcessIo)> {
-    std::fs::create_dir_all(runtime_root)
-        .with_context(|| format!("create {}", runtime_root.display()))?;
-    let builder = || -> anyhow::Result<ContainerBuilder> {
-        Ok(
-            ContainerBuilder::new(id.to_string(), SyscallType::default())
-                .with_executor(DefaultExecutor {})
-                .with_root_path(runtime_root)?,
-        )
-    };
-    let init_pid = |container: &Container| -> anyhow::Result<i32> {
-        container
-            .pid()
-            .map(|pid| pid.as_raw())
-            .context("the runtime reported no pid for the container")
-    };
-    if terminal {
-        let listener = console_listener(console_socket)?;
-        let pid = in_child(|| {
-            let container = builder()?
-                .with_console_socket(Some(console_socket))
-                .as_init(bundle)
-                .with_systemd(false)
-                .with_detach(true)
-                .build()
-                .map_err(runtime_error)?;
-            init_pid(&container)
-        })?;
-        let io = take_terminal(&listener, console_socket, size)?;
-        Ok((pid, io))
-    } else {
-        let (io, child) = pipes(open_stdin)?;
-        let pid = in_child(move || {
-            let container = builder()?
-                .with_stdin(child.stdin)
-                .with_stdout(child.stdout)
-                .with_stderr(child.stderr)
-                .as_init(bundle)
-                .with_systemd(false)
-                .with_detach(true)
-                .build()
-                .map_err(runtime_error)?;
-            init_pid(&container)
-        })?;
-        Ok((pid, io))
-    }
-}
-
-/// Starts another process in the running container, described by the OCI `process`
-/// JSON in `process_file`; returns its host pid.
-pub fn create_exec(
-    id: &str,
-    runtime_root: &Path,
-    process_file: &Path,
-    terminal: bool,
-    console_socket: &Path,
-    open_stdin: bool,
-    size: Option<(u16, u16)>,
-) -> anyhow::Result<(i32, ProcessIo)> {
-    let builder = || -> anyhow::Result<ContainerBuilder> {
-        Ok(
-            ContainerBuilder::new(id.to_string(), SyscallType::default())
-                .with_executor(DefaultExecutor {})
-                .with_root_path(runtime_root)?,
-        )
-    };
-    if terminal {
-        let listener = console_listener(console_socket)?;
-        let pid = in_child(|| {
-            let pid = builder()?
-                .with_console_socket(Some(console_socket))
-                .as_tenant()
-                .with_process(Some(process_file))
-                .with_detach(true)
-                .build()
-                .map_err(runtime_error)?;
-            Ok(pid.as_raw())
-        })?;
-        let io = take_terminal(&listener, console_socket, size)?;
-        Ok((pid, io))
-    } else {
-        let (io, child) = pipes(open_stdin)?;
-        let pid = in_child(move || {
-            let pid = builder()?
-                .with_stdin(child.stdin)
-                .with_stdout(child.stdout)
-                .with_stderr(child.stderr)
-                .as_tenant()
-                .with_process(Some(process_file))
-                .with_detach(true)
-                .build()
-                .map_err(runtime_error)?;
-            Ok(pid.as_raw())
-        })?;
-        Ok((pid, io))
-    }
-}
-
-fn runtime_error(err: libcontainer::error::LibcontainerError) -> anyhow::Error {
-    anyhow::anyhow!("OCI runtime create failed: {err}")
-}
-
 /// What the shim asks of the runtime about its container after creating it.
 #[derive(Debug, Clone, Copy)]
 pub enum Operation {
@@ -218,75 +100,199 @@ pub enum Operation {
     Delete,
 }
 
-/// Runs `op` on the container `id` (in a child, like every libcontainer call).
-pub fn operate(runtime_root: &Path, id: &str, op: Operation) -> anyhow::Result<()> {
-    let dir = runtime_root.join(id);
-    in_child(move || {
-        let mut container =
-            Container::load(dir).map_err(|e| anyhow::anyhow!("load the container: {e}"))?;
-        match op {
-            Operation::Start => container.start(),
-            Operation::Pause => container.pause(),
-            Operation::Resume => container.resume(),
-            Operation::KillAll(signal) => {
-                let signal = libcontainer::signal::Signal::try_from(signal)
-                    .map_err(|e| anyhow::anyhow!("signal {signal}: {e}"))?;
-                container.kill(signal, true)
-            }
-            Operation::Delete => container.delete(true),
-        }
-        .map_err(|e| anyhow::anyhow!("{op:?}: {e}"))
-    })
+/// A runc-compatible runtime binary and its state root.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub binary: PathBuf,
+    pub root: PathBuf,
+    /// Where the runtime logs (JSON); its last error is the message we report.
+    pub log: PathBuf,
 }
 
-/// Runs `work` in a forked child and returns what it returned. The shim has one
-/// thread, so forking is safe; the child leaves with `_exit`, running no destructors
-/// of the parent's state.
-pub fn in_child<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T>
-where
-    T: serde::Serialize + serde::de::DeserializeOwned,
-{
-    use std::io::{Read, Write};
-    let (read, write) = fdio::pipe().context("result pipe")?;
-    // SAFETY: the shim is single-threaded (tokio's current-thread runtime, no other
-    // threads), so the child inherits a consistent heap and no held locks.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(std::io::Error::last_os_error()).context("fork");
+impl Runtime {
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("--root")
+            .arg(&self.root)
+            .arg("--log")
+            .arg(&self.log)
+            .arg("--log-format")
+            .arg("json");
+        cmd
     }
-    if pid == 0 {
-        drop(read);
-        let result: Result<T, String> = work().map_err(|e| format!("{e:#}"));
-        let bytes = serde_json::to_vec(&result).unwrap_or_default();
-        let mut message = (bytes.len() as u64).to_be_bytes().to_vec();
-        message.extend_from_slice(&bytes);
-        let _ = std::fs::File::from(write).write_all(&message);
-        // SAFETY: _exit ends the child at once, as a forked child should.
-        unsafe { libc::_exit(0) };
-    }
-    drop(write);
-    drop(work);
-    // Exactly the message: the container's processes inherit the write end until they
-    // exec, so end of file would not come in time.
-    let mut file = std::fs::File::from(read);
-    let mut len = [0u8; 8];
-    let mut bytes = Vec::new();
-    let read_result = file.read_exact(&mut len).and_then(|()| {
-        bytes.resize(u64::from_be_bytes(len).min(16 << 20) as usize, 0);
-        file.read_exact(&mut bytes)
-    });
-    let mut status = 0;
-    loop {
-        // SAFETY: waiting for our own child; `status` is a valid out-pointer.
-        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if rc >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            break;
+
+    /// Runs the command to its end; its failure carries the runtime's logged error.
+    fn run(&self, mut cmd: Command, what: &str) -> anyhow::Result<()> {
+        let status = cmd
+            .status()
+            .with_context(|| format!("run {}", self.binary.display()))?;
+        if status.success() {
+            return Ok(());
+        }
+        match self.last_error() {
+            Some(message) => bail!("{message}"),
+            None => bail!("{what}: the runtime exited with {status}"),
         }
     }
-    read_result.context("read the runtime's result")?;
-    match serde_json::from_slice::<Result<T, String>>(&bytes) {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(message)) => Err(anyhow::anyhow!(message)),
-        Err(_) => anyhow::bail!("the runtime process died (wait status {status})"),
+
+    /// The message of the last error line in the runtime's JSON log.
+    fn last_error(&self) -> Option<String> {
+        let text = std::fs::read_to_string(&self.log).ok()?;
+        text.lines().rev().find_map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).ok()?;
+            (v["level"] == "ERROR")
+                .then(|| v["fields"]["message"].as_str().map(str::to_string))
+                .flatten()
+        })
+    }
+
+    fn read_pid(path: &Path) -> anyhow::Result<i32> {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("read {}", path.display()))?
+            .trim()
+            .parse()
+            .with_context(|| format!("parse {}", path.display()))
+    }
+
+    /// Runs `cmd` with stdio for a process that has no terminal, or with a console
+    /// socket; returns the process's pid (from `pid_file`) and the shim's ends.
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_process(
+        &self,
+        mut cmd: Command,
+        id: &str,
+        pid_file: &Path,
+        terminal: bool,
+        console_socket: &Path,
+        open_stdin: bool,
+        size: Option<(u16, u16)>,
+        what: &str,
+    ) -> anyhow::Result<(i32, ProcessIo)> {
+        let _ = std::fs::remove_file(pid_file);
+        // Pipes even with a terminal: the runtime needs real stdio of its own.
+        let (io, child) = pipes(open_stdin)?;
+        cmd.stdin(Stdio::from(child.stdin))
+            .stdout(Stdio::from(child.stdout))
+            .stderr(Stdio::from(child.stderr));
+        if terminal {
+            let listener = console_listener(console_socket)?;
+            cmd.arg("--console-socket").arg(console_socket).arg(id);
+            let mut child = cmd
+                .spawn()
+                .with_context(|| format!("run {}", self.binary.display()))?;
+            // Take the terminal while the runtime is still setting the process up, and
+            // size it at once: the process may ask for its size as soon as it runs.
+            let taken = loop {
+                match listener.accept() {
+                    Ok((stream, _)) => break Some(stream),
+                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(err) => return Err(err).context("accept the terminal"),
+                }
+                if child.try_wait()?.is_some() {
+                    // It may have connected just before it exited.
+                    break listener.accept().ok().map(|(stream, _)| stream);
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            };
+            let io = match taken {
+                Some(stream) => Some(receive_terminal(stream, console_socket, size)?),
+                None => None,
+            };
+            let status = child.wait()?;
+            if !status.success() {
+                match self.last_error() {
+                    Some(message) => bail!("{message}"),
+                    None => bail!("{what}: the runtime exited with {status}"),
+                }
+            }
+            let io = io.context("the runtime did not connect to the console socket")?;
+            Ok((Self::read_pid(pid_file)?, io))
+        } else {
+            cmd.arg(id);
+            self.run(cmd, what)?;
+            Ok((Self::read_pid(pid_file)?, io))
+        }
+    }
+
+    /// Creates the container from the bundle in `bundle` (its process waits for
+    /// `start`); returns the init's pid.
+    pub fn create_init(
+        &self,
+        id: &str,
+        bundle: &Path,
+        terminal: bool,
+        console_socket: &Path,
+        open_stdin: bool,
+        size: Option<(u16, u16)>,
+    ) -> anyhow::Result<(i32, ProcessIo)> {
+        let pid_file = bundle.join("init.pid");
+        let mut cmd = self.command();
+        cmd.arg("create")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(&pid_file);
+        self.spawn_process(
+            cmd,
+            id,
+            &pid_file,
+            terminal,
+            console_socket,
+            open_stdin,
+            size,
+            "create",
+        )
+        .map_err(|e| anyhow::anyhow!("OCI runtime create failed: {e:#}"))
+    }
+
+    /// Starts another process in the running container, described by the OCI
+    /// `process` JSON in `process_file`; returns its pid.
+    pub fn create_exec(
+        &self,
+        id: &str,
+        process_file: &Path,
+        terminal: bool,
+        console_socket: &Path,
+        open_stdin: bool,
+        size: Option<(u16, u16)>,
+    ) -> anyhow::Result<(i32, ProcessIo)> {
+        let pid_file = process_file.with_extension("pid");
+        let mut cmd = self.command();
+        cmd.arg("exec")
+            .arg("--detach")
+            .arg("--process")
+            .arg(process_file)
+            .arg("--pid-file")
+            .arg(&pid_file);
+        let result = self.spawn_process(
+            cmd,
+            id,
+            &pid_file,
+            terminal,
+            console_socket,
+            open_stdin,
+            size,
+            "exec",
+        );
+        let _ = std::fs::remove_file(&pid_file);
+        result.map_err(|e| anyhow::anyhow!("OCI runtime exec failed: {e:#}"))
+    }
+
+    /// Runs `op` on the container `id`.
+    pub fn operate(&self, id: &str, op: Operation) -> anyhow::Result<()> {
+        let mut cmd = self.command();
+        match op {
+            Operation::Start => cmd.arg("start").arg(id),
+            Operation::Pause => cmd.arg("pause").arg(id),
+            Operation::Resume => cmd.arg("resume").arg(id),
+            Operation::KillAll(signal) => {
+                cmd.arg("kill").arg("--all").arg(id).arg(signal.to_string())
+            }
+            Operation::Delete => cmd.arg("delete").arg("--force").arg(id),
+        };
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        self.run(cmd, &format!("{op:?}"))
     }
 }

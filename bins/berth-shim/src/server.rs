@@ -26,7 +26,7 @@ const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 
 pub struct Config {
     pub id: String,
-    pub runtime_root: PathBuf,
+    pub runtime: runtime::Runtime,
     pub state: StateDir,
     pub cgroupfs: PathBuf,
     pub cgroups_path: String,
@@ -80,7 +80,7 @@ impl Shim {
     }
 
     fn operate(&self, op: Operation) -> anyhow::Result<()> {
-        runtime::operate(&self.config.runtime_root, &self.config.id, op)
+        self.config.runtime.operate(&self.config.id, op)
     }
 
     fn exited(&self) -> Option<ExitStatus> {
@@ -482,9 +482,8 @@ fn start_exec(
             s.get("width")?.as_u64()? as u16,
         ))
     });
-    let created = runtime::create_exec(
+    let created = shim.config.runtime.create_exec(
         &shim.config.id,
-        &shim.config.runtime_root,
         &process_file,
         terminal,
         &console,

@@ -27,5 +27,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Spec(args) => spec::spec(&args).map(|()| 0),
         Command::Exec(args) => exec::exec(&root, &args),
         Command::Ps(args) => ps::ps(&root, &args).map(|()| 0),
+        Command::Pause(args) => start::pause(&root, &args.id).map(|()| 0),
+        Command::Resume(args) => start::resume(&root, &args.id).map(|()| 0),
     }
 }
