@@ -17,42 +17,89 @@ use std::path::PathBuf;
 use anyhow::Context;
 use berth_shim::StateDir;
 use berth_shim::protocol::Ready;
-use clap::Parser;
-
-#[derive(Debug, Parser)]
-#[command(name = "berth-shim", about = "Owns one container for berthd")]
+/// The command line berthd gives (`--flag value`, `--open-stdin`). Parsed by hand: the
+/// shim lives as long as its container, and every dependency it does not load is
+/// memory each container does not cost.
+#[derive(Debug, PartialEq)]
 struct Args {
     /// The container's ID.
-    #[arg(long)]
     id: String,
     /// The bundle and state directory (holds config.json; gets the socket and exit.json).
-    #[arg(long)]
     state_dir: PathBuf,
     /// The runtime's state root.
-    #[arg(long)]
     runtime_root: PathBuf,
     /// A runc-compatible runtime (default: `berth-runtime` beside this binary).
-    #[arg(long)]
     runtime: Option<PathBuf>,
     /// The json-file log.
-    #[arg(long)]
     log_path: PathBuf,
     /// Rotate the log at this many bytes.
-    #[arg(long)]
     log_max_size: Option<u64>,
     /// Keep this many log files, the live one included.
-    #[arg(long, default_value_t = 1)]
     log_max_file: u32,
     /// Keep the container's stdin open for attach.
-    #[arg(long)]
     open_stdin: bool,
     /// The cgroupfs mount, for reading OOM counters.
-    #[arg(long, default_value = "/sys/fs/cgroup")]
     cgroupfs: PathBuf,
 }
 
+const USAGE: &str = "usage: berth-shim --id ID --state-dir DIR --runtime-root DIR --log-path FILE \
+[--runtime BIN] [--log-max-size BYTES] [--log-max-file N] [--open-stdin] [--cgroupfs DIR]";
+
+impl Args {
+    fn parse(mut argv: impl Iterator<Item = std::ffi::OsString>) -> Result<Args, String> {
+        let (mut id, mut state_dir, mut runtime_root, mut log_path) = (None, None, None, None);
+        let mut args = Args {
+            id: String::new(),
+            state_dir: PathBuf::new(),
+            runtime_root: PathBuf::new(),
+            runtime: None,
+            log_path: PathBuf::new(),
+            log_max_size: None,
+            log_max_file: 1,
+            open_stdin: false,
+            cgroupfs: PathBuf::from("/sys/fs/cgroup"),
+        };
+        while let Some(flag) = argv.next() {
+            let flag = flag.to_string_lossy().into_owned();
+            if flag == "--open-stdin" {
+                args.open_stdin = true;
+                continue;
+            }
+            let value = argv.next().ok_or_else(|| format!("{flag} needs a value"))?;
+            let text = || value.to_string_lossy().into_owned();
+            match flag.as_str() {
+                "--id" => id = Some(text()),
+                "--state-dir" => state_dir = Some(PathBuf::from(&value)),
+                "--runtime-root" => runtime_root = Some(PathBuf::from(&value)),
+                "--runtime" => args.runtime = Some(PathBuf::from(&value)),
+                "--log-path" => log_path = Some(PathBuf::from(&value)),
+                "--log-max-size" => {
+                    args.log_max_size = Some(text().parse().map_err(|_| format!("bad {flag}"))?)
+                }
+                "--log-max-file" => {
+                    args.log_max_file = text().parse().map_err(|_| format!("bad {flag}"))?
+                }
+                "--cgroupfs" => args.cgroupfs = PathBuf::from(&value),
+                other => return Err(format!("unknown flag {other}")),
+            }
+        }
+        let missing = |name: &str| format!("{name} is required");
+        args.id = id.ok_or_else(|| missing("--id"))?;
+        args.state_dir = state_dir.ok_or_else(|| missing("--state-dir"))?;
+        args.runtime_root = runtime_root.ok_or_else(|| missing("--runtime-root"))?;
+        args.log_path = log_path.ok_or_else(|| missing("--log-path"))?;
+        Ok(args)
+    }
+}
+
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let args = match Args::parse(std::env::args_os().skip(1)) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("berth-shim: {message}\n{USAGE}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let state = StateDir::new(&args.state_dir);
     if let Err(err) = log_to_file(&state) {
         report(&Ready::Failed {
@@ -233,12 +280,49 @@ fn log_to_file(state: &StateDir) -> anyhow::Result<()> {
     if unsafe { libc::dup2(file.as_raw_fd(), 2) } < 0 {
         return Err(std::io::Error::last_os_error()).context("redirect stderr");
     }
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_SHIM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libcgroups=error"));
+    // A level, not a filter expression: the filter's regex engine is not worth its
+    // memory in a process that lives as long as its container.
+    let level = match std::env::var("BERTH_SHIM_LOG").as_deref() {
+        Ok("trace") => tracing::Level::TRACE,
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("warn") => tracing::Level::WARN,
+        Ok("error") => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_parses() {
+        let argv = |s: &str| {
+            s.split(' ')
+                .map(std::ffi::OsString::from)
+                .collect::<Vec<_>>()
+        };
+        let args = Args::parse(
+            argv("--id c1 --state-dir /s --runtime-root /r --log-path /l --open-stdin --log-max-size 100 --log-max-file 3")
+                .into_iter(),
+        )
+        .unwrap();
+        assert_eq!(args.id, "c1");
+        assert_eq!(args.log_max_size, Some(100));
+        assert_eq!(args.log_max_file, 3);
+        assert!(args.open_stdin);
+        assert_eq!(args.cgroupfs, PathBuf::from("/sys/fs/cgroup"));
+        assert!(
+            Args::parse(argv("--id c1").into_iter())
+                .unwrap_err()
+                .contains("--state-dir")
+        );
+        assert!(Args::parse(argv("--bogus x").into_iter()).is_err());
+    }
 }
