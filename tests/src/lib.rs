@@ -261,6 +261,26 @@ impl Write for HashWriter<'_> {
 }
 
 impl Daemon {
+    /// A daemon with `busybox:latest` (a static busybox and its applets) loaded through
+    /// the docker CLI.
+    pub fn with_busybox() -> Daemon {
+        let d = Daemon::start();
+        let archive = d.busybox_archive();
+        d.docker_ok(&["load", "-i", archive.to_str().unwrap()]);
+        d
+    }
+
+    /// Writes the `busybox:latest` image archive into this daemon's directory.
+    pub fn busybox_archive(&self) -> PathBuf {
+        let archive = self.dir.path().join("busybox.tar");
+        std::fs::write(
+            &archive,
+            fixed_time_archive("busybox:latest", &busybox_rootfs_tar(), &["sh"]),
+        )
+        .unwrap();
+        archive
+    }
+
     /// Removes every container through the API (when the daemon runs), then makes
     /// sure nothing of them is left: their processes (by the PIDs the shims and
     /// records name), overlay mounts under this daemon's directory, and cgroups.

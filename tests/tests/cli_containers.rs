@@ -5,17 +5,12 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use berth_tests::{Daemon, busybox_rootfs_tar, fixed_time_archive, tail};
+use berth_tests::{Daemon, tail};
 
-/// A daemon with `busybox:latest` (a static busybox and its applets) loaded.
+/// A daemon with `busybox:latest` loaded through the berth CLI.
 fn daemon_with_busybox() -> Daemon {
     let d = Daemon::start();
-    let archive = d.dir.path().join("busybox.tar");
-    std::fs::write(
-        &archive,
-        fixed_time_archive("busybox:latest", &busybox_rootfs_tar(), &["sh"]),
-    )
-    .unwrap();
+    let archive = d.busybox_archive();
     d.berth_ok(&["load", "-i", archive.to_str().unwrap()]);
     d
 }

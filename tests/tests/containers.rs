@@ -4,18 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use berth_tests::{Daemon, busybox_rootfs_tar, fixed_time_archive};
+use berth_tests::Daemon;
 
 fn daemon_with_busybox() -> Daemon {
-    let d = Daemon::start();
-    let archive = d.dir.path().join("busybox.tar");
-    std::fs::write(
-        &archive,
-        fixed_time_archive("busybox:latest", &busybox_rootfs_tar(), &["sh"]),
-    )
-    .unwrap();
-    d.docker_ok(&["load", "-i", archive.to_str().unwrap()]);
-    d
+    Daemon::with_busybox()
 }
 
 fn run(d: &Daemon, args: &[&str]) -> (Option<i32>, String, String) {

@@ -5,19 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use berth_tests::{Daemon, busybox_rootfs_tar, fixed_time_archive, tail};
+use berth_tests::{Daemon, tail};
 
-/// A daemon with `busybox:latest` (a static busybox and its applets) loaded.
 fn daemon_with_busybox() -> Daemon {
-    let d = Daemon::start();
-    let archive = d.dir.path().join("busybox.tar");
-    std::fs::write(
-        &archive,
-        fixed_time_archive("busybox:latest", &busybox_rootfs_tar(), &["sh"]),
-    )
-    .unwrap();
-    d.docker_ok(&["load", "-i", archive.to_str().unwrap()]);
-    d
+    Daemon::with_busybox()
 }
 
 /// Removes the containers (`docker rm -f`) when the test ends, passed or not: their
