@@ -1,4 +1,7 @@
-//! Docker's unit formatting (go-units): SI sizes with a given number of significant digits.
+//! Docker's unit formatting (go-units): SI sizes with a given number of significant digits,
+//! and human durations.
+
+use std::time::Duration;
 
 const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
 
@@ -31,6 +34,44 @@ fn format_g(v: f64, precision: usize) -> String {
     } else {
         s
     }
+}
+
+/// go-units `HumanDuration`: "Less than a second", "About a minute", "3 hours", "2 weeks"…
+pub fn human_duration(d: Duration) -> String {
+    let seconds = d.as_secs();
+    if seconds < 1 {
+        return "Less than a second".to_string();
+    }
+    if seconds == 1 {
+        return "1 second".to_string();
+    }
+    if seconds < 60 {
+        return format!("{seconds} seconds");
+    }
+    let minutes = seconds / 60;
+    if minutes == 1 {
+        return "About a minute".to_string();
+    }
+    if minutes < 60 {
+        return format!("{minutes} minutes");
+    }
+    let hours = (d.as_secs_f64() / 3600.0).round() as u64;
+    if hours == 1 {
+        return "About an hour".to_string();
+    }
+    if hours < 48 {
+        return format!("{hours} hours");
+    }
+    if hours < 24 * 7 * 2 {
+        return format!("{} days", hours / 24);
+    }
+    if hours < 24 * 30 * 2 {
+        return format!("{} weeks", hours / 24 / 7);
+    }
+    if hours < 24 * 365 * 2 {
+        return format!("{} months", hours / 24 / 30);
+    }
+    format!("{} years", seconds / 3600 / 24 / 365)
 }
 
 #[cfg(test)]

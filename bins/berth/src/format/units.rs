@@ -102,43 +102,7 @@ fn render_g(sci: &str, eprec: i32) -> String {
     out
 }
 
-/// go-units `HumanDuration`: "Less than a second", "About a minute", "3 hours", "2 weeks"…
-pub fn human_duration(d: Duration) -> String {
-    let seconds = d.as_secs();
-    if seconds < 1 {
-        return "Less than a second".to_string();
-    }
-    if seconds == 1 {
-        return "1 second".to_string();
-    }
-    if seconds < 60 {
-        return format!("{seconds} seconds");
-    }
-    let minutes = seconds / 60;
-    if minutes == 1 {
-        return "About a minute".to_string();
-    }
-    if minutes < 60 {
-        return format!("{minutes} minutes");
-    }
-    let hours = (d.as_secs_f64() / 3600.0).round() as u64;
-    if hours == 1 {
-        return "About an hour".to_string();
-    }
-    if hours < 48 {
-        return format!("{hours} hours");
-    }
-    if hours < 24 * 7 * 2 {
-        return format!("{} days", hours / 24);
-    }
-    if hours < 24 * 30 * 2 {
-        return format!("{} weeks", hours / 24 / 7);
-    }
-    if hours < 24 * 365 * 2 {
-        return format!("{} months", hours / 24 / 30);
-    }
-    format!("{} years", seconds / 3600 / 24 / 365)
-}
+pub use berth_api::units::human_duration;
 
 /// `HumanDuration(now - then) + " ago"` for a unix timestamp, as docker's `CreatedSince`.
 pub fn since(unix: i64) -> String {
