@@ -23,6 +23,31 @@ pub fn detect_host_facts() -> HostFacts {
     }
 }
 
+/// The `cgroup.procs` of the process whose `/proc/<pid>/cgroup` is `proc_cgroup`: in
+/// the unified hierarchy, or in the first v1 one, under the cgroupfs mount `cgroupfs`.
+pub fn own_cgroup_procs(cgroupfs: &Path, proc_cgroup: &str) -> Option<std::path::PathBuf> {
+    for line in proc_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let relative = path.trim_start_matches('/');
+        let dir = if controllers.is_empty() {
+            if !cgroupfs.join("cgroup.controllers").exists() {
+                continue;
+            }
+            cgroupfs.join(relative)
+        } else if let Some(controller) = controllers.split(',').find(|c| !c.starts_with("name=")) {
+            cgroupfs.join(controller).join(relative)
+        } else {
+            continue;
+        };
+        let procs = dir.join("cgroup.procs");
+        if procs.exists() {
+            return Some(procs);
+        }
+    }
+    None
+}
+
 /// The device nodes under `dev` (normally `/dev`), skipping the pseudo-terminal,
 /// shared-memory and message-queue trees that containers get their own of.
 pub fn scan_devices(dev: &Path) -> Vec<HostDevice> {

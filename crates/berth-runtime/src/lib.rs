@@ -28,7 +28,7 @@ mod user;
 
 pub use caps::{ALL_CAPABILITIES, DEFAULT_CAPABILITIES};
 pub use error::SpecError;
-pub use host::{detect_host_facts, scan_devices};
+pub use host::{detect_host_facts, own_cgroup_procs, scan_devices};
 pub use inputs::{
     DEFAULT_SHM_SIZE, DeviceKind, DeviceMapping, EtcFiles, HostConfig, HostDevice, HostFacts,
     KernelVersion, SpecInputs, Ulimit, native_arch,

@@ -35,11 +35,11 @@ pub fn create(root: &Path, args: &Create, detach: bool) -> anyhow::Result<Contai
 fn prime_cgroup_attach() {
     let Some(procs) = std::fs::read_to_string("/proc/self/cgroup")
         .ok()
-        .and_then(|text| own_cgroup_procs(&text))
+        .and_then(|text| berth_runtime::own_cgroup_procs(Path::new("/sys/fs/cgroup"), &text))
     else {
         return;
     };
-    let Ok(path) = std::ffi::CString::new(procs) else {
+    let Ok(path) = std::ffi::CString::new(procs.into_os_string().into_encoded_bytes()) else {
         return;
     };
     // SAFETY: this process is single-threaded; the child only makes async-signal-safe
@@ -69,24 +69,4 @@ fn prime_cgroup_attach() {
     }
     // The child is reaped by whoever waits for our children (run's foreground loop
     // reaps every child; create exits soon after).
-}
-
-fn own_cgroup_procs(text: &str) -> Option<String> {
-    for line in text.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        let relative = path.trim_start_matches('/');
-        let dir = if controllers.is_empty() {
-            format!("/sys/fs/cgroup/{relative}")
-        } else if let Some(c) = controllers.split(',').find(|c| !c.starts_with("name=")) {
-            format!("/sys/fs/cgroup/{c}/{relative}")
-        } else {
-            continue;
-        };
-        let procs = format!("{}/cgroup.procs", dir.trim_end_matches('/'));
-        if std::path::Path::new(&procs).exists() {
-            return Some(procs);
-        }
-    }
-    None
 }

@@ -361,29 +361,10 @@ pub(crate) fn prime_cgroup_attach(cgroupfs: &Path) {
     });
 }
 
-/// This process's `cgroup.procs` (unified hierarchy, or the first v1 one).
+/// This process's `cgroup.procs`.
 fn own_cgroup_procs(cgroupfs: &Path) -> Option<PathBuf> {
     let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    for line in text.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        let relative = path.trim_start_matches('/');
-        let dir = if controllers.is_empty() {
-            if !cgroupfs.join("cgroup.controllers").exists() {
-                continue;
-            }
-            cgroupfs.join(relative)
-        } else if let Some(controller) = controllers.split(',').find(|c| !c.starts_with("name=")) {
-            cgroupfs.join(controller).join(relative)
-        } else {
-            continue;
-        };
-        let procs = dir.join("cgroup.procs");
-        if procs.exists() {
-            return Some(procs);
-        }
-    }
-    None
+    berth_runtime::own_cgroup_procs(cgroupfs, &text)
 }
 
 /// The capabilities this daemon holds itself (its bounding set): a container cannot
