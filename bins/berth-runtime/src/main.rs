@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod foreground;
+mod launch;
 mod logging;
 mod state;
 

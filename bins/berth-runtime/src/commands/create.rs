@@ -3,6 +3,7 @@ use std::path::Path;
 use anyhow::Context;
 use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
 
@@ -10,22 +11,43 @@ use crate::cli::Create;
 
 /// Creates the container from its bundle. `detach` is false only for a foreground
 /// `run`, whose caller then waits for the process.
+///
+/// Specs the launcher handles (everything berthd generates) are created in one clone
+/// (see `crate::launch`); the rest go through libcontainer's builder.
 pub fn create(root: &Path, args: &Create, detach: bool) -> anyhow::Result<Container> {
-    prime_cgroup_attach();
     let root = crate::state::ensure_root(root)?;
     let bundle = std::fs::canonicalize(&args.bundle)
         .with_context(|| format!("bundle {}", args.bundle.display()))?;
-    ContainerBuilder::new(args.id.clone(), SyscallType::default())
-        .with_executor(DefaultExecutor {})
-        .with_pid_file(args.pid_file.as_ref())?
-        .with_console_socket(args.console_socket.as_ref())
-        .with_root_path(root)?
-        .validate_id()?
-        .as_init(bundle)
-        .with_systemd(false)
-        .with_detach(detach)
-        .build()
-        .with_context(|| format!("create container {}", args.id))
+    let builder = ContainerBuilder::new(args.id.clone(), SyscallType::default()).validate_id()?;
+    let spec = Spec::load(bundle.join("config.json"))
+        .with_context(|| format!("load {}/config.json", bundle.display()))?;
+    match crate::launch::unsupported(&spec, args.console_socket.is_some()) {
+        None => {
+            let request = crate::launch::Request {
+                root: &root,
+                id: &args.id,
+                bundle: &bundle,
+                pid_file: args.pid_file.as_deref(),
+                console_socket: args.console_socket.as_deref(),
+            };
+            crate::launch::create(&request, spec)
+                .with_context(|| format!("create container {}", args.id))
+        }
+        Some(reason) => {
+            tracing::debug!(reason, "creating through libcontainer's builder");
+            prime_cgroup_attach();
+            builder
+                .with_executor(DefaultExecutor {})
+                .with_pid_file(args.pid_file.as_ref())?
+                .with_console_socket(args.console_socket.as_ref())
+                .with_root_path(root)?
+                .as_init(bundle)
+                .with_systemd(false)
+                .with_detach(detach)
+                .build()
+                .with_context(|| format!("create container {}", args.id))
+        }
+    }
 }
 
 /// Starts paying, in a throwaway child, the RCU grace period that the first cgroup

@@ -7,7 +7,7 @@ mod kill;
 mod list;
 mod ps;
 mod run;
-mod spec;
+pub mod spec;
 mod start;
 mod state;
 

@@ -22,11 +22,16 @@ pub fn spec(args: &Spec) -> anyhow::Result<()> {
     if path.exists() {
         bail!("file {} exists; remove it first", path.display());
     }
-    let image: ImageConfig = serde_json::from_str(DEFAULT_IMAGE).context("default image")?;
-    let host = HostConfig::default();
-    let mut inputs = SpecInputs::new(&image, &host, "rootfs");
-    inputs.facts = berth_runtime::detect_host_facts();
-    let spec = berth_runtime::generate(&inputs).context("generate spec")?;
+    let spec = default_spec("rootfs")?;
     let json = serde_json::to_string_pretty(&spec)?;
     std::fs::write(&path, json + "\n").with_context(|| format!("write {}", path.display()))
+}
+
+/// Docker's defaults for a busybox-like image whose root is `rootfs`, on this host.
+pub fn default_spec(rootfs: &str) -> anyhow::Result<libcontainer::oci_spec::runtime::Spec> {
+    let image: ImageConfig = serde_json::from_str(DEFAULT_IMAGE).context("default image")?;
+    let host = HostConfig::default();
+    let mut inputs = SpecInputs::new(&image, &host, rootfs);
+    inputs.facts = berth_runtime::detect_host_facts();
+    berth_runtime::generate(&inputs).context("generate spec")
 }

@@ -162,8 +162,6 @@ impl ContainerService {
             all.insert(id.clone(), container);
         }
         self.event("create", &record, &[]);
-        // `docker run` starts right after create: get the cgroup attach wait going.
-        super::start::prime_cgroup_attach(&self.paths.cgroupfs);
         Ok((id, Vec::new()))
     }
 

@@ -35,7 +35,6 @@ impl ContainerService {
             Status::Created | Status::Exited => {}
         }
         c.update(|r| r.manually_stopped = false)?;
-        prime_cgroup_attach(&self.paths.cgroupfs);
         self.start_locked(&c).await
     }
 
@@ -344,27 +343,6 @@ impl ContainerService {
             ))),
         }
     }
-}
-
-/// Makes the runtime's next cgroup attach cheap. Moving a process into a cgroup takes
-/// the kernel's cgroup thread-group lock for writing, and the first writer after a
-/// quiet spell waits for an RCU grace period (8–16 ms measured here, paid by runc
-/// too); writers that follow within a grace period do not wait. Writing our own pid to
-/// our own `cgroup.procs` moves nothing but pays that wait in a blocking thread while
-/// the start goes on, so the runtime's attach a few milliseconds later is fast.
-pub(crate) fn prime_cgroup_attach(cgroupfs: &Path) {
-    let Some(procs) = own_cgroup_procs(cgroupfs) else {
-        return;
-    };
-    tokio::task::spawn_blocking(move || {
-        let _ = std::fs::write(procs, std::process::id().to_string());
-    });
-}
-
-/// This process's `cgroup.procs`.
-fn own_cgroup_procs(cgroupfs: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    berth_runtime::own_cgroup_procs(cgroupfs, &text)
 }
 
 /// The capabilities this daemon holds itself (its bounding set): a container cannot
