@@ -31,7 +31,7 @@ for tool in dockerd runc docker; do
   command -v $tool >/dev/null || { echo "bench/start needs $tool (apt-get install docker.io runc)" >&2; exit 1; }
 done
 echo "building release binaries..." >&2
-(cd "$root" && cargo build --release -q -p berthd -p berth -p berth-shim-bin -p berth-runtime-cli)
+(cd "$root" && cargo build --release -q -p berthd -p berth -p berth-shim-bin -p berth-runtime-cli && scripts/build-shim.sh target/release)
 bin=$root/target/release
 
 # A busybox root filesystem, as an image tar and as a bundle.
@@ -42,11 +42,15 @@ echo 'root:x:0:0:root:/root:/bin/sh' > "$work/rootfs/etc/passwd"
 echo 'root:x:0:' > "$work/rootfs/etc/group"
 tar -C "$work/rootfs" -cf "$work/busybox.tar" .
 
+# Runtime state lives on a tmpfs, as /run is on a normal host (it is not on this
+# machine): both daemons' exec roots and both runtimes' state roots.
+mkdir -p "$work/run" && mount -t tmpfs -o mode=0711 tmpfs "$work/run"
+
 wait_sock() { for _ in $(seq 300); do DOCKER_HOST=unix://$1 docker version >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "daemon at $1 did not start" >&2; return 1; }
 
-"$bin/berthd" --data-root "$work/berth" --exec-root "$work/berth-run" -H "unix://$work/berth.sock" --config-file /dev/null >"$work/berthd.log" 2>&1 & track $!
+"$bin/berthd" --data-root "$work/berth" --exec-root "$work/run/berth" -H "unix://$work/berth.sock" --config-file /dev/null >"$work/berthd.log" 2>&1 & track $!
 echo '{}' > "$work/daemon.json"
-dockerd --data-root "$work/docker" --exec-root "$work/docker-run" -H "unix://$work/docker.sock" --pidfile "$work/docker.pid" \
+dockerd --data-root "$work/docker" --exec-root "$work/run/docker" -H "unix://$work/docker.sock" --pidfile "$work/docker.pid" \
   --bridge none --iptables=false --ip6tables=false --config-file "$work/daemon.json" >"$work/dockerd.log" 2>&1 & track $!
 wait_sock "$work/berth.sock"; wait_sock "$work/docker.sock"
 for s in berth docker; do DOCKER_HOST=unix://$work/$s.sock docker import "$work/busybox.tar" busybox:latest >/dev/null; done
@@ -87,8 +91,8 @@ for i in $(seq "$runs"); do
   row berth "$bin/berth" -H "unix://$work/berth.sock" run --rm busybox true
   row docker docker -H "unix://$work/docker.sock" run --rm --network none busybox true
   row docker_cli_berthd docker -H "unix://$work/berth.sock" run --rm busybox true
-  row berth_runtime "$bin/berth-runtime" --root "$work/brt" run --bundle "$work/bundle" "brt$i"
-  row runc runc --root "$work/runc" run --bundle "$work/bundle" "runc$i"
+  row berth_runtime "$bin/berth-runtime" --root "$work/run/brt" run --bundle "$work/bundle" "brt$i"
+  row runc runc --root "$work/run/runc" run --bundle "$work/bundle" "runc$i"
   row floor unshare -fmnpiu --mount-proc chroot "$work/rootfs" /bin/true
 done
 m() { echo "${times[$1]}" | tr ' ' '\n' | grep -v '^$' | median; }

@@ -1,4 +1,9 @@
-//! Records the git commit the client was built from (`berth -v`, `berth version`).
+//! Records the git commit the client was built from (`berth -v`, `berth version`), and
+//! links the client as a position-dependent executable: with ~30 000 relative
+//! relocations, a PIE client spends a third of its start-up in the dynamic loader
+//! (measured: `berth --version` 4.1 → 3.4 ms). The client is short-lived and unprivileged
+//! work, so the address-space randomisation of its own text is not worth that; the
+//! daemon, the shim and the runtime stay PIE.
 
 use std::path::Path;
 use std::process::Command;
@@ -12,6 +17,9 @@ fn main() {
         }
     }
     println!("cargo:rerun-if-changed=build.rs");
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!("cargo:rustc-link-arg-bins=-no-pie");
+    }
     let commit = Command::new("git")
         .args(["rev-parse", "--short=7", "HEAD"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -128,6 +128,11 @@ pub struct Create {
     /// Unix socket that receives the pseudoterminal's master end.
     #[arg(long)]
     pub console_socket: Option<PathBuf>,
+    /// berth's extension for its shim: a connected socket on which `create` says
+    /// `created`, then waits for `start` and starts the container itself, so starting
+    /// needs no second runtime process.
+    #[arg(long, hide = true)]
+    pub control_fd: Option<i32>,
     pub id: String,
 }
 

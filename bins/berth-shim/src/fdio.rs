@@ -154,6 +154,38 @@ pub fn receive_fd(stream: &UnixStream) -> io::Result<OwnedFd> {
     ))
 }
 
+/// A connected pair of unix stream sockets for a child's control line: ours closes on
+/// exec, the child's end does not (it is passed by number on the command line).
+pub fn control_pair() -> io::Result<(UnixStream, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors socketpair writes.
+    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: socketpair just created both descriptors and nothing else owns them.
+    let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: fcntl on a descriptor we own.
+    if unsafe { libc::fcntl(ours.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((UnixStream::from(ours), theirs))
+}
+
+/// Whether `stream` has something to read (or its peer has closed) right now.
+pub fn readable_now(stream: &UnixStream) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: stream.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no waiting.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

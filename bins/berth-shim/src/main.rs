@@ -6,6 +6,7 @@
 
 mod fdio;
 mod json_log;
+mod logger;
 mod oom;
 mod runtime;
 mod server;
@@ -92,6 +93,34 @@ impl Args {
     }
 }
 
+/// The few fields of the OCI spec the shim reads (the rest, seccomp's tens of kilobytes
+/// included, is skipped without being built into values).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct SpecView {
+    process: ProcessView,
+    linux: LinuxView,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ProcessView {
+    terminal: bool,
+    console_size: Option<ConsoleSize>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ConsoleSize {
+    height: u16,
+    width: u16,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct LinuxView {
+    cgroups_path: String,
+}
+
 fn main() -> std::process::ExitCode {
     let args = match Args::parse(std::env::args_os().skip(1)) {
         Ok(args) => args,
@@ -124,20 +153,12 @@ fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
     std::env::set_current_dir(state.path())
         .with_context(|| format!("enter {}", state.path().display()))?;
     std::fs::write(state.shim_pid(), std::process::id().to_string()).context("write shim.pid")?;
-    let spec: serde_json::Value =
+    let spec: SpecView =
         serde_json::from_slice(&std::fs::read(state.spec()).context("read config.json")?)
             .context("parse config.json")?;
-    let terminal = spec["process"]["terminal"].as_bool().unwrap_or(false);
-    let size = spec["process"]["consoleSize"].as_object().and_then(|s| {
-        Some((
-            s.get("height")?.as_u64()? as u16,
-            s.get("width")?.as_u64()? as u16,
-        ))
-    });
-    let cgroups_path = spec["linux"]["cgroupsPath"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let terminal = spec.process.terminal;
+    let size = spec.process.console_size.map(|s| (s.height, s.width));
+    let cgroups_path = spec.linux.cgroups_path;
     let runtime = runtime::Runtime {
         binary: args
             .runtime
@@ -145,6 +166,9 @@ fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
             .unwrap_or_else(|| sibling("berth-runtime")),
         root: args.runtime_root.clone(),
         log: state.path().join("runtime.log"),
+        // Only berth-runtime speaks the control line; another runtime gets runc's
+        // create-then-start.
+        control: args.runtime.is_none(),
     };
     let created = runtime.create_init(
         &args.id,
@@ -158,7 +182,7 @@ fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
         ms = began.elapsed().as_secs_f64() * 1000.0,
         "container created"
     );
-    let (pid, io) = match created {
+    let runtime::Created { pid, io, starter } = match created {
         Ok(created) => created,
         Err(err) => {
             cleanup_failed(&runtime, &args);
@@ -197,6 +221,7 @@ fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
     let config = server::Config {
         id: args.id,
         runtime,
+        starter: std::cell::RefCell::new(starter),
         state,
         cgroupfs: args.cgroupfs,
         cgroups_path,
@@ -280,8 +305,8 @@ fn log_to_file(state: &StateDir) -> anyhow::Result<()> {
     if unsafe { libc::dup2(file.as_raw_fd(), 2) } < 0 {
         return Err(std::io::Error::last_os_error()).context("redirect stderr");
     }
-    // A level, not a filter expression: the filter's regex engine is not worth its
-    // memory in a process that lives as long as its container.
+    // A level, not a filter expression: a filter is not worth its memory in a process
+    // that lives as long as its container.
     let level = match std::env::var("BERTH_SHIM_LOG").as_deref() {
         Ok("trace") => tracing::Level::TRACE,
         Ok("debug") => tracing::Level::DEBUG,
@@ -289,17 +314,31 @@ fn log_to_file(state: &StateDir) -> anyhow::Result<()> {
         Ok("error") => tracing::Level::ERROR,
         _ => tracing::Level::INFO,
     };
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+    tracing::subscriber::set_global_default(logger::LineLogger::new(level))
+        .context("install the logger")?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_spec_view_reads_only_what_the_shim_needs() {
+        let spec: SpecView = serde_json::from_str(
+            r#"{"ociVersion":"1.1.0","process":{"terminal":true,"consoleSize":{"height":24,"width":80},"args":["sh"]},
+               "linux":{"cgroupsPath":"/berth/c1","seccomp":{"defaultAction":"SCMP_ACT_ERRNO"}}}"#,
+        )
+        .unwrap();
+        assert!(spec.process.terminal);
+        assert_eq!(
+            spec.process.console_size.map(|s| (s.height, s.width)),
+            Some((24, 80))
+        );
+        assert_eq!(spec.linux.cgroups_path, "/berth/c1");
+        let bare: SpecView = serde_json::from_str("{}").unwrap();
+        assert!(!bare.process.terminal && bare.linux.cgroups_path.is_empty());
+    }
 
     #[test]
     fn the_command_line_parses() {

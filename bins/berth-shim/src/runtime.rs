@@ -5,15 +5,20 @@
 //! container. Processes the runtime creates are reparented to the shim, a subreaper,
 //! when the runtime command exits.
 
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsRawFd;
 use std::os::fd::OwnedFd;
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 
 use crate::fdio;
+
+/// How long a runtime may take to create a container.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The shim's ends of a process's stdio. With a terminal, `stdout` is the master and
 /// `stdin` a duplicate of it.
@@ -107,6 +112,45 @@ pub struct Runtime {
     pub root: PathBuf,
     /// Where the runtime logs (JSON); its last error is the message we report.
     pub log: PathBuf,
+    /// The runtime is berth-runtime, which can keep `create` waiting on a control
+    /// socket and start the container itself: no second process for `start`.
+    pub control: bool,
+}
+
+/// A `create` that waits on its control socket for `start` (berth-runtime only).
+pub struct Starter {
+    control: UnixStream,
+    child: Child,
+}
+
+impl Starter {
+    /// Asks the waiting runtime to start the container; returns once it has.
+    pub fn start(self) -> anyhow::Result<()> {
+        let mut control = self.control;
+        control.set_read_timeout(Some(CREATE_TIMEOUT))?;
+        control
+            .write_all(b"start\n")
+            .context("write to the runtime")?;
+        let mut line = String::new();
+        BufReader::new(&control)
+            .read_line(&mut line)
+            .context("read the runtime's answer")?;
+        // The runtime exits now; the reaper collects it.
+        drop(self.child);
+        match line.trim_end() {
+            "started" => Ok(()),
+            "" => bail!("the runtime exited without starting the container"),
+            other => bail!("{}", other.strip_prefix("error: ").unwrap_or(other)),
+        }
+    }
+}
+
+/// What `create_init` gives: the init's pid, the shim's stdio ends, and the waiting
+/// runtime when there is one.
+pub struct Created {
+    pub pid: i32,
+    pub io: ProcessIo,
+    pub starter: Option<Starter>,
 }
 
 impl Runtime {
@@ -129,10 +173,7 @@ impl Runtime {
         if status.success() {
             return Ok(());
         }
-        match self.last_error() {
-            Some(message) => bail!("{message}"),
-            None => bail!("{what}: the runtime exited with {status}"),
-        }
+        Err(self.failure(what, status))
     }
 
     /// The message of the last error line in the runtime's JSON log.
@@ -155,7 +196,8 @@ impl Runtime {
     }
 
     /// Runs `cmd` with stdio for a process that has no terminal, or with a console
-    /// socket; returns the process's pid (from `pid_file`) and the shim's ends.
+    /// socket; returns the process's pid (from `pid_file`), the shim's ends and, with
+    /// a `control` socket, the runtime left waiting for `start`.
     #[allow(clippy::too_many_arguments)]
     fn spawn_process(
         &self,
@@ -166,51 +208,89 @@ impl Runtime {
         console_socket: &Path,
         open_stdin: bool,
         size: Option<(u16, u16)>,
+        control: bool,
         what: &str,
-    ) -> anyhow::Result<(i32, ProcessIo)> {
+    ) -> anyhow::Result<(i32, ProcessIo, Option<Starter>)> {
         let _ = std::fs::remove_file(pid_file);
         // Pipes even with a terminal: the runtime needs real stdio of its own.
         let (io, child) = pipes(open_stdin)?;
         cmd.stdin(Stdio::from(child.stdin))
             .stdout(Stdio::from(child.stdout))
             .stderr(Stdio::from(child.stderr));
-        if terminal {
-            let listener = console_listener(console_socket)?;
-            cmd.arg("--console-socket").arg(console_socket).arg(id);
-            let mut child = cmd
-                .spawn()
-                .with_context(|| format!("run {}", self.binary.display()))?;
+        let control = if control {
+            let (ours, theirs) = fdio::control_pair().context("control socket")?;
+            cmd.arg("--control-fd").arg(theirs.as_raw_fd().to_string());
+            Some((ours, theirs))
+        } else {
+            None
+        };
+        let listener = if terminal {
+            cmd.arg("--console-socket").arg(console_socket);
+            Some(console_listener(console_socket)?)
+        } else {
+            None
+        };
+        cmd.arg(id);
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("run {}", self.binary.display()))?;
+        // The runtime's end now lives in the runtime only.
+        let control = control.map(|(ours, _theirs)| ours);
+        let io = match listener {
             // Take the terminal while the runtime is still setting the process up, and
             // size it at once: the process may ask for its size as soon as it runs.
-            let taken = loop {
-                match listener.accept() {
-                    Ok((stream, _)) => break Some(stream),
-                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(err) => return Err(err).context("accept the terminal"),
-                }
-                if child.try_wait()?.is_some() {
-                    // It may have connected just before it exited.
-                    break listener.accept().ok().map(|(stream, _)| stream);
-                }
-                std::thread::sleep(Duration::from_micros(200));
-            };
-            let io = match taken {
-                Some(stream) => Some(receive_terminal(stream, console_socket, size)?),
-                None => None,
-            };
-            let status = child.wait()?;
-            if !status.success() {
-                match self.last_error() {
-                    Some(message) => bail!("{message}"),
-                    None => bail!("{what}: the runtime exited with {status}"),
-                }
+            Some(listener) => {
+                let taken = loop {
+                    match listener.accept() {
+                        Ok((stream, _)) => break Some(stream),
+                        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(err) => return Err(err).context("accept the terminal"),
+                    }
+                    let done = match &control {
+                        Some(control) => fdio::readable_now(control)?,
+                        None => child.try_wait()?.is_some(),
+                    };
+                    if done {
+                        // It may have connected just before it finished.
+                        break listener.accept().ok().map(|(stream, _)| stream);
+                    }
+                    std::thread::sleep(Duration::from_micros(200));
+                };
+                taken
+                    .map(|stream| receive_terminal(stream, console_socket, size))
+                    .transpose()?
             }
-            let io = io.context("the runtime did not connect to the console socket")?;
-            Ok((Self::read_pid(pid_file)?, io))
-        } else {
-            cmd.arg(id);
-            self.run(cmd, what)?;
-            Ok((Self::read_pid(pid_file)?, io))
+            None => Some(io),
+        };
+        let starter = match control {
+            Some(control) => {
+                control.set_read_timeout(Some(CREATE_TIMEOUT))?;
+                let mut line = String::new();
+                let _ = BufReader::new(&control).read_line(&mut line);
+                if line.trim_end() != "created" {
+                    let status = child.wait()?;
+                    return Err(self.failure(what, status));
+                }
+                control.set_read_timeout(None)?;
+                Some(Starter { control, child })
+            }
+            None => {
+                let status = child.wait()?;
+                if !status.success() {
+                    return Err(self.failure(what, status));
+                }
+                None
+            }
+        };
+        let io = io.context("the runtime did not connect to the console socket")?;
+        Ok((Self::read_pid(pid_file)?, io, starter))
+    }
+
+    /// The runtime's logged error, else its exit status.
+    fn failure(&self, what: &str, status: std::process::ExitStatus) -> anyhow::Error {
+        match self.last_error() {
+            Some(message) => anyhow::anyhow!("{message}"),
+            None => anyhow::anyhow!("{what}: the runtime exited with {status}"),
         }
     }
 
@@ -224,7 +304,7 @@ impl Runtime {
         console_socket: &Path,
         open_stdin: bool,
         size: Option<(u16, u16)>,
-    ) -> anyhow::Result<(i32, ProcessIo)> {
+    ) -> anyhow::Result<Created> {
         let pid_file = bundle.join("init.pid");
         let mut cmd = self.command();
         cmd.arg("create")
@@ -240,8 +320,10 @@ impl Runtime {
             console_socket,
             open_stdin,
             size,
+            self.control,
             "create",
         )
+        .map(|(pid, io, starter)| Created { pid, io, starter })
         .map_err(|e| anyhow::anyhow!("OCI runtime create failed: {e:#}"))
     }
 
@@ -264,18 +346,37 @@ impl Runtime {
             .arg(process_file)
             .arg("--pid-file")
             .arg(&pid_file);
-        let result = self.spawn_process(
-            cmd,
-            id,
-            &pid_file,
-            terminal,
-            console_socket,
-            open_stdin,
-            size,
-            "exec",
-        );
+        let result = self
+            .spawn_process(
+                cmd,
+                id,
+                &pid_file,
+                terminal,
+                console_socket,
+                open_stdin,
+                size,
+                false,
+                "exec",
+            )
+            .map(|(pid, io, _)| (pid, io));
         let _ = std::fs::remove_file(&pid_file);
         result.map_err(|e| anyhow::anyhow!("OCI runtime exec failed: {e:#}"))
+    }
+
+    /// Removes the runtime's container `id` once its init has exited. For berth-runtime
+    /// this is done here, as `berth-runtime delete` does it for a stopped container
+    /// without hooks (berthd never sets any): the cgroup directories and the state
+    /// directory go, and no runtime process is started on the way to reporting the exit.
+    pub fn delete_exited(&self, id: &str, cgroups_path: &str) -> anyhow::Result<()> {
+        if !self.control || cgroups_path.is_empty() {
+            return self.operate(id, Operation::Delete);
+        }
+        berth_runtime::cgroupfs::CgroupDirs::locate(Path::new(cgroups_path))?.remove()?;
+        match std::fs::remove_dir_all(self.root.join(id)) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(err).with_context(|| format!("remove the runtime state of {id}")),
+        }
     }
 
     /// Runs `op` on the container `id`.

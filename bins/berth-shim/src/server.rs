@@ -27,6 +27,8 @@ const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 pub struct Config {
     pub id: String,
     pub runtime: runtime::Runtime,
+    /// The runtime still waiting to start the container, when it can.
+    pub starter: RefCell<Option<runtime::Starter>>,
     pub state: StateDir,
     pub cgroupfs: PathBuf,
     pub cgroups_path: String,
@@ -80,7 +82,13 @@ impl Shim {
     }
 
     fn operate(&self, op: Operation) -> anyhow::Result<()> {
-        self.config.runtime.operate(&self.config.id, op)
+        // A runtime still waiting to start the container does so itself; for anything
+        // else it is let go first (it exits, leaving the container created).
+        let starter = self.config.starter.borrow_mut().take();
+        match (op, starter) {
+            (Operation::Start, Some(starter)) => starter.start(),
+            _ => self.config.runtime.operate(&self.config.id, op),
+        }
     }
 
     fn exited(&self) -> Option<ExitStatus> {
@@ -176,7 +184,12 @@ async fn supervise(shim: &Rc<Shim>) {
         tracing::warn!("output still open {DRAIN_AFTER_EXIT:?} after the container exited");
     }
     let oom = crate::oom::oom_killed(&shim.config.cgroupfs, &shim.config.cgroups_path);
-    if let Err(err) = shim.operate(Operation::Delete) {
+    shim.config.starter.borrow_mut().take();
+    if let Err(err) = shim
+        .config
+        .runtime
+        .delete_exited(&shim.config.id, &shim.config.cgroups_path)
+    {
         tracing::warn!("delete the runtime's container: {err:#}");
     }
     let status = ExitStatus::now(code, oom);

@@ -55,15 +55,29 @@ pub enum Parsed {
 
 /// The clap command with docker's help layout and full usage lines.
 pub fn command() -> ClapCommand {
-    let root = Cli::command().arg(
+    style(bare_command(), "berth", None)
+}
+
+/// The command tree before docker's help and usage layout is applied.
+fn bare_command() -> ClapCommand {
+    Cli::command().arg(
         Arg::new("help")
             .short('h')
             .long("help")
             .action(ArgAction::Help)
             .global(true)
             .hide(true),
-    );
-    style(root, "berth")
+    )
+}
+
+/// The tree laid out for the command line `argv`: only the commands on the invoked path
+/// get docker's usage and help layout (rendering a usage clones and walks a command,
+/// and doing it for each of the ~150 commands was most of the client's start-up).
+fn command_for(argv: &[String]) -> ClapCommand {
+    let bare = bare_command();
+    let (_, path) = invoked(&bare, argv);
+    let names: Vec<String> = path.split(' ').skip(1).map(str::to_string).collect();
+    style(bare, "berth", Some(&names))
 }
 
 fn usage_suffix(cmd: &ClapCommand) -> String {
@@ -71,7 +85,10 @@ fn usage_suffix(cmd: &ClapCommand) -> String {
     usage.trim_start_matches("Usage:").trim().to_string()
 }
 
-fn style(cmd: ClapCommand, path: &str) -> ClapCommand {
+/// Docker's usage line and help layout for `cmd` (at `path`) and, below it, for every
+/// subcommand (`only: None`) or only for the chain of subcommand names in `only`; every
+/// command refuses a `help` subcommand either way, as docker's do.
+fn style(cmd: ClapCommand, path: &str, only: Option<&[String]>) -> ClapCommand {
     let suffix = usage_suffix(&cmd);
     let usage = format!("{path} {suffix}");
     let has_options = cmd
@@ -99,7 +116,26 @@ fn style(cmd: ClapCommand, path: &str) -> ClapCommand {
     let mut cmd = cmd;
     for name in names {
         let sub_path = format!("{path} {name}");
-        cmd = cmd.mut_subcommand(&name, |sub| style(sub, &sub_path));
+        cmd = match only {
+            None => cmd.mut_subcommand(&name, |sub| style(sub, &sub_path, None)),
+            Some([next, rest @ ..]) if *next == name => {
+                cmd.mut_subcommand(&name, |sub| style(sub, &sub_path, Some(rest)))
+            }
+            Some(_) => cmd.mut_subcommand(&name, no_help_subcommand),
+        };
+    }
+    cmd
+}
+
+/// `help` is not a subcommand anywhere below `cmd`.
+fn no_help_subcommand(cmd: ClapCommand) -> ClapCommand {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    let mut cmd = cmd.disable_help_subcommand(true);
+    for name in names {
+        cmd = cmd.mut_subcommand(&name, no_help_subcommand);
     }
     cmd
 }
@@ -179,10 +215,10 @@ fn flag_error(path: &str, usage: &str, msg: &str) -> Parsed {
 
 /// Parses `argv` (including the program name) the way docker's CLI does.
 pub fn parse(argv: &[String]) -> Parsed {
-    let root = command();
+    let mut root = command_for(argv);
     let (leaf, path) = invoked(&root, argv);
     let usage = usage_suffix(leaf);
-    match root.clone().try_get_matches_from(argv) {
+    match root.try_get_matches_from_mut(argv) {
         Ok(matches) => match Cli::from_arg_matches(&matches) {
             Ok(cli) => Parsed::Run(Box::new(cli), Invocation { path, usage }),
             Err(e) => Parsed::Exit {
@@ -191,7 +227,10 @@ pub fn parse(argv: &[String]) -> Parsed {
                 stdout: false,
             },
         },
-        Err(err) => map_error(err, leaf, &path, &usage, argv),
+        Err(err) => {
+            let (leaf, _) = invoked(&root, argv);
+            map_error(err, leaf, &path, &usage, argv)
+        }
     }
 }
 

@@ -4,6 +4,10 @@
 //! must know about the host comes in [`SpecInputs`], so it is golden-tested byte for
 //! byte (`tests/golden/`).
 //!
+//! One module does touch the host: [`cgroupfs`], the cgroup directories of a container
+//! (located from the mount table, created, removed), shared by berth-runtime's launcher
+//! and the shim.
+//!
 //! ```no_run
 //! # use berth_runtime::{HostConfig, SpecInputs};
 //! # let image = berth_image::config::ImageConfig::default();
@@ -14,6 +18,7 @@
 //! ```
 
 mod caps;
+pub mod cgroupfs;
 mod error;
 mod host;
 mod inputs;

@@ -1,6 +1,10 @@
 use std::path::Path;
 
-use anyhow::Context;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::FromRawFd;
+use std::os::unix::net::UnixStream;
+
+use anyhow::{Context, bail};
 use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::oci_spec::runtime::Spec;
@@ -8,6 +12,57 @@ use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
 
 use crate::cli::Create;
+
+/// `create`: with `--control-fd`, also serves the caller's start (see `serve_start`).
+pub fn create_command(root: &Path, args: &Create) -> anyhow::Result<()> {
+    // Take the descriptor first, so it is closed (the caller sees end of file) however
+    // create ends.
+    let control = args.control_fd.map(control_socket).transpose()?;
+    let container = create(root, args, true)?;
+    match control {
+        Some(control) => serve_start(container, control),
+        None => Ok(()),
+    }
+}
+
+/// The control descriptor, as a socket this process owns.
+fn control_socket(fd: i32) -> anyhow::Result<UnixStream> {
+    // SAFETY: fcntl(F_GETFD) only inspects the descriptor number.
+    if fd < 3 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        bail!("--control-fd {fd} is not an open descriptor");
+    }
+    // SAFETY: the caller handed this descriptor to us for our exclusive use, and it is
+    // open (checked above); it is set close-on-exec so the container never inherits it.
+    let socket = unsafe { UnixStream::from_raw_fd(fd) };
+    // SAFETY: as above.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    Ok(socket)
+}
+
+/// Says `created`, then waits: `start` starts the container (answered `started` or
+/// `error: …`); end of file leaves it created, for the caller to delete.
+fn serve_start(mut container: Container, control: UnixStream) -> anyhow::Result<()> {
+    let mut writer = control.try_clone().context("control socket")?;
+    writer
+        .write_all(b"created\n")
+        .context("report created on the control socket")?;
+    let mut line = String::new();
+    BufReader::new(control)
+        .read_line(&mut line)
+        .context("read the control socket")?;
+    if line.trim_end() != "start" {
+        return Ok(());
+    }
+    let started = container
+        .start()
+        .with_context(|| format!("start container {}", container.id()));
+    let reply = match &started {
+        Ok(()) => "started\n".to_string(),
+        Err(err) => format!("error: {}\n", format!("{err:#}").replace('\n', " ")),
+    };
+    let _ = writer.write_all(reply.as_bytes());
+    started
+}
 
 /// Creates the container from its bundle. `detach` is false only for a foreground
 /// `run`, whose caller then waits for the process.

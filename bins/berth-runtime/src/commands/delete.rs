@@ -4,7 +4,7 @@ use anyhow::Context;
 use libcontainer::container::{Container, ContainerStatus};
 
 use crate::cli::Delete;
-use crate::launch::cgroup::CgroupDirs;
+use berth_runtime::cgroupfs::CgroupDirs;
 
 pub fn delete(root: &Path, args: &Delete) -> anyhow::Result<()> {
     let mut container = crate::state::load(root, &args.id)?;

@@ -17,7 +17,7 @@ use crate::cli::{Cli, Command};
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let root = cli.root;
     match cli.command {
-        Command::Create(args) => create::create(&root, &args, true).map(|_| 0),
+        Command::Create(args) => create::create_command(&root, &args).map(|()| 0),
         Command::Start(args) => start::start(&root, &args.id).map(|()| 0),
         Command::State(args) => state::state(&root, &args.id).map(|()| 0),
         Command::Kill(args) => kill::kill(&root, &args).map(|()| 0),

@@ -9,6 +9,9 @@ use crate::foreground::Foreground;
 /// returns its exit code (128 + signal when it was killed), as runc does.
 pub fn run(root: &Path, args: &Run) -> anyhow::Result<u8> {
     let id = &args.create.id;
+    if args.create.control_fd.is_some() {
+        anyhow::bail!("--control-fd is for create only");
+    }
     let mut container = super::create::create(root, &args.create, args.detach)?;
     if args.detach {
         container

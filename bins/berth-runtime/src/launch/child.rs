@@ -21,9 +21,9 @@ use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use nix::unistd::{Gid, Uid};
 
-use super::cgroup::Placement;
 use super::seccomp::Program;
 use super::sync::ChildEnd;
+use berth_runtime::cgroupfs::Placement;
 
 /// What the launcher hands its child (all of it prepared before the clone).
 pub struct Setup<'a> {
@@ -49,7 +49,7 @@ pub struct Setup<'a> {
 /// Runs the container's init up to the payload; returns only on failure (the error is
 /// then reported to the launcher through `sync`).
 pub fn run(ctx: &Setup<'_>, sync: &mut ChildEnd) -> anyhow::Error {
-    match prepare(ctx) {
+    match prepare(ctx, sync) {
         Ok(()) => {}
         Err(err) => return err,
     }
@@ -63,7 +63,7 @@ pub fn run(ctx: &Setup<'_>, sync: &mut ChildEnd) -> anyhow::Error {
 }
 
 /// Everything up to "ready": after this only the start signal and `execve` remain.
-fn prepare(ctx: &Setup<'_>) -> anyhow::Result<()> {
+fn prepare(ctx: &Setup<'_>, sync: &mut ChildEnd) -> anyhow::Result<()> {
     let spec = ctx.spec;
     let linux = spec.linux().as_ref().context("spec has no linux section")?;
     let process = spec.process().as_ref().context("spec has no process")?;
@@ -106,6 +106,7 @@ fn prepare(ctx: &Setup<'_>) -> anyhow::Result<()> {
     rootfs
         .prepare_rootfs(spec, ctx.rootfs, false, ctx.new_cgroup_ns)
         .context("prepare the root filesystem")?;
+    sync.devices_made()?;
     if ctx.new_mount_ns {
         syscall.pivot_rootfs(ctx.rootfs).context("pivot_root")?;
     } else {

@@ -6,8 +6,9 @@
 //! profile inside the init; measured here, that is ~21 ms per container, of which the
 //! cgroup move (an RCU grace period in the kernel, 7–15 ms) and the seccomp compile
 //! (~8 ms) are most. The launcher instead:
-//! - prepares the cgroup and applies its limits (libcgroups) before the clone, and the
-//!   child enters it itself (or is cloned into it on cgroup v2): see [`cgroup`];
+//! - prepares the cgroup before the clone, and the child enters it itself (or is cloned
+//!   into it on cgroup v2): see `berth_runtime::cgroupfs`; the limits (libcgroups) are
+//!   applied while the child sets itself up;
 //! - clones the container's init straight into its new namespaces with `clone3`;
 //! - loads a seccomp program compiled once per profile: see [`seccomp`];
 //! - runs the init's steps with libcontainer's root filesystem, console, capability and
@@ -19,7 +20,6 @@
 //! notify, Intel RDT, network devices, scheduling or I/O priorities, AppArmor, memory
 //! policies, personalities, a rootless caller) go through libcontainer's builder.
 
-pub mod cgroup;
 mod child;
 mod seccomp;
 mod sync;
@@ -36,8 +36,8 @@ use libcontainer::notify_socket::{NOTIFY_FILE, NotifyListener};
 use libcontainer::oci_spec::runtime::{LinuxNamespaceType, Spec};
 use nix::sched::CloneFlags;
 
-use self::cgroup::CgroupDirs;
 use self::seccomp::Program;
+use berth_runtime::cgroupfs::CgroupDirs;
 
 /// The state root's directory of compiled seccomp programs.
 const SECCOMP_CACHE: &str = ".seccomp";
@@ -139,7 +139,8 @@ impl Launch {
     /// Everything the child needs is prepared before the clone; the state files and
     /// the cgroup limits (libcgroups, ~1.5 ms) are written while the child sets itself
     /// up, on the other core. The limits are in place before the child reports ready,
-    /// so before anything of the image runs.
+    /// so before anything of the image runs; until then the cgroup holds only the
+    /// runtime's own code.
     fn run(&mut self, request: &Request<'_>, spec: &Spec) -> anyhow::Result<Container> {
         let id = request.id;
         let linux = spec.linux().as_ref().context("spec has no linux section")?;
@@ -175,7 +176,7 @@ impl Launch {
             .transpose()?;
         let namespaces = Namespaces::of(linux)?;
 
-        let (parent_end, mut child_end) = sync::pair()?;
+        let (mut parent_end, mut child_end) = sync::pair()?;
         let (pid, cloned_into_cgroup) = clone(namespaces.clone_flags, placement.clone_into())?;
         if pid == 0 {
             drop(parent_end);
@@ -205,7 +206,6 @@ impl Launch {
         self.child = Some(pid);
         drop(child_end);
         drop(console);
-
         let mut container = Container::new(
             id,
             ContainerStatus::Creating,
@@ -218,25 +218,35 @@ impl Launch {
             .set_annotations(spec.annotations().clone())
             .save()?;
         YoukiConfig::from_spec(spec, id)?.save(&self.dir)?;
-        if let Some(resources) = linux.resources() {
-            libcgroups::common::create_cgroup_manager(CgroupConfig {
-                cgroup_path: cgroups_path,
-                systemd_cgroup: false,
-                container_name: id.to_string(),
+        // The manager is made (it reads the mount table a dozen times) while the child
+        // builds its root filesystem; the limits are written once the child's device
+        // nodes exist, while it waits (a device rule set is briefly deny-all while it is
+        // rewritten).
+        let manager = linux
+            .resources()
+            .as_ref()
+            .map(|_| {
+                libcgroups::common::create_cgroup_manager(CgroupConfig {
+                    cgroup_path: cgroups_path,
+                    systemd_cgroup: false,
+                    container_name: id.to_string(),
+                })
+                .context("cgroup manager")
             })
-            .context("cgroup manager")?
-            .apply(&ControllerOpt {
-                resources,
-                freezer_state: None,
-                oom_score_adj: None,
-                disable_oom_killer: false,
-            })
-            .context("apply the cgroup limits")?;
+            .transpose()?;
+        parent_end.wait_devices_made().map_err(anyhow::Error::msg)?;
+        if let (Some(manager), Some(resources)) = (manager, linux.resources()) {
+            manager
+                .apply(&ControllerOpt {
+                    resources,
+                    freezer_state: None,
+                    oom_score_adj: None,
+                    disable_oom_killer: false,
+                })
+                .context("apply the cgroup limits")?;
         }
-
-        if let Err(message) = parent_end.wait() {
-            bail!("{message}");
-        }
+        parent_end.limits_applied().map_err(anyhow::Error::msg)?;
+        parent_end.wait_ready().map_err(anyhow::Error::msg)?;
         if let Some(path) = request.pid_file {
             fs::write(path, pid.to_string())
                 .with_context(|| format!("write pid file {}", path.display()))?;

@@ -119,7 +119,7 @@ impl ContainerService {
         self.release_mounts(c);
         let code = i64::from(status.exit_code);
         let started_at = c.record().state.started_at;
-        let _ = c.update(|r| {
+        let exited = |r: &mut super::record::ContainerRecord| {
             r.state.status = Status::Exited;
             r.state.pid = 0;
             r.state.exit_code = code;
@@ -129,7 +129,14 @@ impl ContainerService {
             if let Some(health) = &mut r.state.health {
                 health.status = "unhealthy".into();
             }
-        });
+        };
+        // A `--rm` container's record is deleted next: its exit need not reach the disk
+        // (after a crash, the shim's exit.json brings the daemon back here).
+        if c.record().host_config.auto_remove.unwrap_or(false) {
+            c.update_in_memory(exited);
+        } else {
+            let _ = c.update(exited);
+        }
         let record = c.record();
         if status.oom_killed {
             self.event("oom", &record, &[]);
@@ -450,7 +457,7 @@ impl ContainerService {
         {
             return Ok(());
         }
-        let _ = c.update(|r| r.state.status = Status::Removing);
+        c.update_in_memory(|r| r.state.status = Status::Removing);
         self.release_mounts(c);
         let record = c.record();
         let _ = std::fs::remove_dir_all(c.state_dir.path());
@@ -533,8 +540,13 @@ impl ContainerService {
                         }
                     });
                 }
+                // Removals the daemon did not finish: records written before `removing`
+                // became memory-only, and exited `--rm` containers.
                 Status::Removing => {
                     let _ = self.remove_container(&c, false).await;
+                }
+                Status::Exited if record.host_config.auto_remove.unwrap_or(false) => {
+                    let _ = self.remove_container(&c, true).await;
                 }
                 Status::Created | Status::Exited if c.state_dir.socket().exists() => {
                     // The daemon died between creating the container's process and

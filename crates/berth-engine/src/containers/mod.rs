@@ -126,6 +126,13 @@ impl Container {
         Ok(out)
     }
 
+    /// Changes the record in memory only: for states the disk never needs, such as
+    /// `removing` just before the record's directory goes (dockerd keeps its
+    /// removal-in-progress mark in memory too).
+    fn update_in_memory(&self, change: impl FnOnce(&mut ContainerRecord)) {
+        change(&mut self.record.lock().expect("container record lock"));
+    }
+
     pub fn shim(&self) -> ShimClient {
         ShimClient::new(self.state_dir.socket())
     }

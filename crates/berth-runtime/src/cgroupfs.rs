@@ -1,5 +1,8 @@
-//! Putting the container's first process into its cgroup without the kernel's slow path.
+//! Cgroup directories on the host: located from the mount table, created for a new
+//! container, removed when it is gone. The one part of this crate that touches the
+//! host; used by berth-runtime's launcher and by the shim's delete.
 //!
+//! Putting the container's first process into its cgroup without the kernel's slow path:
 //! Moving a process into a cgroup by writing its pid to `cgroup.procs` takes the kernel's
 //! global thread-group lock for writing, and the first writer after a quiet spell waits
 //! for an RCU grace period: 7–15 ms measured here, on every container start (runc and
@@ -15,7 +18,31 @@ use std::fs;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use thiserror::Error;
+
+/// What went wrong with a cgroup directory.
+#[derive(Debug, Error)]
+pub enum CgroupError {
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no cgroup filesystem is mounted (neither v1 nor v2)")]
+    NoCgroupFs,
+    #[error("cgroup path {0} leaves its hierarchy")]
+    BadPath(String),
+    #[error("remove cgroups: {0}")]
+    Remove(String),
+}
+
+type Result<T> = std::result::Result<T, CgroupError>;
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CgroupError {
+    let path = path.to_path_buf();
+    move |source| CgroupError::Io { what, path, source }
+}
 
 /// The v1 controllers libcgroups manages (and so removes on delete), by mount option.
 const V1_CONTROLLERS: [&str; 12] = [
@@ -45,16 +72,16 @@ pub enum CgroupDirs {
 impl CgroupDirs {
     /// `cgroups_path` (absolute within each hierarchy) as the host's cgroup mounts lay
     /// it out, read from this process's mountinfo.
-    pub fn locate(cgroups_path: &Path) -> anyhow::Result<CgroupDirs> {
-        let mountinfo =
-            fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
+    pub fn locate(cgroups_path: &Path) -> Result<CgroupDirs> {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+            .map_err(io("read", Path::new("/proc/self/mountinfo")))?;
         CgroupMounts::parse(&mountinfo).dirs(cgroups_path)
     }
 
     /// Creates the directories: cpuset ones (v1) get their parents' CPUs and memory
     /// nodes, since a cpuset without them accepts no task; v2 ones get every available
     /// controller enabled on the way down, as libcgroups creates them.
-    pub fn create(&self) -> anyhow::Result<Placement> {
+    pub fn create(&self) -> Result<Placement> {
         match self {
             CgroupDirs::V1(dirs) => {
                 let mut tasks: Vec<PathBuf> = Vec::new();
@@ -62,8 +89,7 @@ impl CgroupDirs {
                     if controller == "cpuset" {
                         create_cpuset(dir)?;
                     } else {
-                        fs::create_dir_all(dir)
-                            .with_context(|| format!("create {}", dir.display()))?;
+                        fs::create_dir_all(dir).map_err(io("create", dir))?;
                     }
                     let file = dir.join("tasks");
                     if !tasks.contains(&file) {
@@ -74,9 +100,7 @@ impl CgroupDirs {
             }
             CgroupDirs::V2 { root, dir } => {
                 create_v2(root, dir)?;
-                let fd = fs::File::open(dir)
-                    .with_context(|| format!("open {}", dir.display()))?
-                    .into();
+                let fd = fs::File::open(dir).map_err(io("open", dir))?.into();
                 Ok(Placement::V2 {
                     dir: fd,
                     procs: dir.join("cgroup.procs"),
@@ -87,7 +111,7 @@ impl CgroupDirs {
 
     /// Removes the directories, killing what is left in them first (the processes of a
     /// container whose init has died may take a moment to go).
-    pub fn remove(&self) -> anyhow::Result<()> {
+    pub fn remove(&self) -> Result<()> {
         let dirs: Vec<&PathBuf> = match self {
             CgroupDirs::V1(dirs) => dirs.iter().map(|(_, d)| d).collect(),
             CgroupDirs::V2 { dir, .. } => vec![dir],
@@ -99,7 +123,7 @@ impl CgroupDirs {
             }
         }
         if !failed.is_empty() {
-            bail!("remove cgroups: {}", failed.join("; "));
+            return Err(CgroupError::Remove(failed.join("; ")));
         }
         Ok(())
     }
@@ -145,14 +169,14 @@ impl Placement {
 
     /// Run by the container's (single-threaded) process: moves itself in. `cloned_in`
     /// says whether `clone3` already put it there.
-    pub fn enter_self(&self, cloned_in: bool) -> anyhow::Result<()> {
+    pub fn enter_self(&self, cloned_in: bool) -> Result<()> {
         let files: &[PathBuf] = match self {
             Placement::V1 { tasks } => tasks,
             Placement::V2 { .. } if cloned_in => return Ok(()),
             Placement::V2 { procs, .. } => std::slice::from_ref(procs),
         };
         for file in files {
-            fs::write(file, "0").with_context(|| format!("join cgroup {}", file.display()))?;
+            fs::write(file, "0").map_err(io("join cgroup", file))?;
         }
         Ok(())
     }
@@ -160,62 +184,58 @@ impl Placement {
 
 /// Creates `dir` below the unified `root`, enabling the available controllers in each
 /// level above it.
-fn create_v2(root: &Path, dir: &Path) -> anyhow::Result<()> {
+fn create_v2(root: &Path, dir: &Path) -> Result<()> {
     let relative = dir
         .strip_prefix(root)
-        .context("cgroup outside the unified root")?;
+        .map_err(|_| CgroupError::BadPath(dir.display().to_string()))?;
     let mut current = root.to_path_buf();
     for component in relative.components() {
         let controllers = fs::read_to_string(current.join("cgroup.controllers"))
-            .with_context(|| format!("read {}/cgroup.controllers", current.display()))?;
+            .map_err(io("read", &current.join("cgroup.controllers")))?;
         let enable: Vec<String> = controllers
             .split_whitespace()
             .map(|c| format!("+{c}"))
             .collect();
         if !enable.is_empty() {
             let control = current.join("cgroup.subtree_control");
-            fs::write(&control, enable.join(" "))
-                .with_context(|| format!("write {}", control.display()))?;
+            fs::write(&control, enable.join(" ")).map_err(io("write", &control))?;
         }
         current.push(component);
         if let Err(err) = fs::create_dir(&current)
             && err.kind() != std::io::ErrorKind::AlreadyExists
         {
-            return Err(err).with_context(|| format!("create {}", current.display()));
+            return Err(io("create", &current)(err));
         }
     }
     Ok(())
 }
 
 /// `/berth/abc` → `berth/abc`; `..` is refused, as libcgroups refuses it.
-fn relative(cgroups_path: &Path) -> anyhow::Result<PathBuf> {
+fn relative(cgroups_path: &Path) -> Result<PathBuf> {
     let mut out = PathBuf::new();
     for component in cgroups_path.components() {
         match component {
             std::path::Component::Normal(part) => out.push(part),
             std::path::Component::RootDir | std::path::Component::CurDir => {}
-            _ => bail!(
-                "cgroup path {} leaves its hierarchy",
-                cgroups_path.display()
-            ),
+            _ => return Err(CgroupError::BadPath(cgroups_path.display().to_string())),
         }
     }
     if out.as_os_str().is_empty() {
-        bail!("empty cgroup path");
+        return Err(CgroupError::BadPath(cgroups_path.display().to_string()));
     }
     Ok(out)
 }
 
 /// Creates each missing level of the cpuset cgroup `dir`, copying `cpuset.cpus` and
 /// `cpuset.mems` from its parent where they are empty.
-fn create_cpuset(dir: &Path) -> anyhow::Result<()> {
+fn create_cpuset(dir: &Path) -> Result<()> {
     let mut missing = Vec::new();
     let mut level = dir;
     while !level.is_dir() {
         missing.push(level.to_path_buf());
         level = level
             .parent()
-            .context("cpuset cgroup has no existing parent")?;
+            .ok_or_else(|| CgroupError::BadPath(dir.display().to_string()))?;
     }
     for dir in missing
         .iter()
@@ -225,16 +245,18 @@ fn create_cpuset(dir: &Path) -> anyhow::Result<()> {
         if let Err(err) = fs::create_dir(dir)
             && err.kind() != std::io::ErrorKind::AlreadyExists
         {
-            return Err(err).with_context(|| format!("create {}", dir.display()));
+            return Err(io("create", dir)(err));
         }
-        let parent = dir.parent().context("cpuset cgroup has no parent")?;
+        let parent = dir
+            .parent()
+            .ok_or_else(|| CgroupError::BadPath(dir.display().to_string()))?;
         for file in ["cpuset.cpus", "cpuset.mems"] {
             let own = fs::read_to_string(dir.join(file)).unwrap_or_default();
             if own.trim().is_empty() {
                 let inherited = fs::read_to_string(parent.join(file))
-                    .with_context(|| format!("read {}/{file}", parent.display()))?;
+                    .map_err(io("read", &parent.join(file)))?;
                 fs::write(dir.join(file), inherited.trim())
-                    .with_context(|| format!("write {}/{file}", dir.display()))?;
+                    .map_err(io("write", &dir.join(file)))?;
             }
         }
     }
@@ -253,13 +275,10 @@ pub struct CgroupMounts {
 impl CgroupMounts {
     /// The directories of `cgroups_path`: v1 when any v1 controller is mounted (as
     /// libcgroups decides for the hybrid layout), else v2.
-    pub fn dirs(&self, cgroups_path: &Path) -> anyhow::Result<CgroupDirs> {
+    pub fn dirs(&self, cgroups_path: &Path) -> Result<CgroupDirs> {
         let relative = relative(cgroups_path)?;
         if self.v1.is_empty() {
-            let root = self
-                .unified
-                .clone()
-                .context("no cgroup filesystem is mounted (neither v1 nor v2)")?;
+            let root = self.unified.clone().ok_or(CgroupError::NoCgroupFs)?;
             let dir = root.join(&relative);
             Ok(CgroupDirs::V2 { root, dir })
         } else {
