@@ -21,7 +21,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "building release binaries..." >&2
-(cd "$root" && cargo build --release -q -p berthd -p berth -p berth-shim-bin -p berth-runtime-cli && scripts/build-shim.sh target/release)
+(cd "$root" && cargo build --release -q -p berthd -p berth -p berth-shim-bin -p berth-runtime-cli && scripts/build-static.sh target/release)
 bin=$root/target/release
 mkdir -p "$work/rootfs/bin"
 cp /bin/busybox "$work/rootfs/bin/"

@@ -31,7 +31,7 @@ for tool in dockerd runc docker; do
   command -v $tool >/dev/null || { echo "bench/start needs $tool (apt-get install docker.io runc)" >&2; exit 1; }
 done
 echo "building release binaries..." >&2
-(cd "$root" && cargo build --release -q -p berthd -p berth -p berth-shim-bin -p berth-runtime-cli && scripts/build-shim.sh target/release)
+(cd "$root" && cargo build --release -q -p berthd -p berth -p berth-shim-bin -p berth-runtime-cli && scripts/build-static.sh target/release)
 bin=$root/target/release
 
 # A busybox root filesystem, as an image tar and as a bundle.
@@ -80,6 +80,9 @@ print(f"{d:.2f}" if r.returncode==0 else "FAIL")' "$@"; }
 declare -A times
 row() { # name, command...
   local name=$1; shift
+  # Each measurement starts on a quiet machine: a daemon's work after its command
+  # returned (containerd's task cleanup, events) must not land on the next row.
+  sleep 0.1
   local t; t=$(ms "$@")
   [ "$t" = FAIL ] && { echo "$name failed: $*" >&2; exit 1; }
   times[$name]+="$t "

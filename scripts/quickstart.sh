@@ -15,7 +15,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 cargo build --release --bins -q
-scripts/build-shim.sh target/release
+scripts/build-static.sh target/release
 export PATH="$PWD/target/release:$PATH"
 
 berth run --rm hello-world

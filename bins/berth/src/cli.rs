@@ -55,7 +55,7 @@ pub enum Parsed {
 
 /// The clap command with docker's help layout and full usage lines.
 pub fn command() -> ClapCommand {
-    style(bare_command(), "berth", None)
+    style(bare_command(), "berth", None, &mut String::new())
 }
 
 /// The command tree before docker's help and usage layout is applied.
@@ -73,24 +73,37 @@ fn bare_command() -> ClapCommand {
 /// The tree laid out for the command line `argv`: only the commands on the invoked path
 /// get docker's usage and help layout (rendering a usage clones and walks a command,
 /// and doing it for each of the ~150 commands was most of the client's start-up).
-fn command_for(argv: &[String]) -> ClapCommand {
+/// Also returns the invoked command's usage (after its path).
+fn command_for(argv: &[String]) -> (ClapCommand, String) {
     let bare = bare_command();
     let (_, path) = invoked(&bare, argv);
     let names: Vec<String> = path.split(' ').skip(1).map(str::to_string).collect();
-    style(bare, "berth", Some(&names))
+    let mut usage = String::new();
+    let cmd = style(bare, "berth", Some(&names), &mut usage);
+    (cmd, usage)
 }
 
-fn usage_suffix(cmd: &ClapCommand) -> String {
-    let usage = cmd.clone().render_usage().to_string();
+fn usage_text(cmd: &mut ClapCommand) -> String {
+    let usage = cmd.render_usage().to_string();
     usage.trim_start_matches("Usage:").trim().to_string()
 }
 
 /// Docker's usage line and help layout for `cmd` (at `path`) and, below it, for every
 /// subcommand (`only: None`) or only for the chain of subcommand names in `only`; every
 /// command refuses a `help` subcommand either way, as docker's do.
-fn style(cmd: ClapCommand, path: &str, only: Option<&[String]>) -> ClapCommand {
-    let suffix = usage_suffix(&cmd);
+fn style(
+    mut cmd: ClapCommand,
+    path: &str,
+    only: Option<&[String]>,
+    leaf_usage: &mut String,
+) -> ClapCommand {
+    // Rendered on the command itself, not a clone: a clone of the root is a clone of
+    // the whole tree.
+    let suffix = usage_text(&mut cmd);
     let usage = format!("{path} {suffix}");
+    if only.is_some_and(<[String]>::is_empty) {
+        leaf_usage.clone_from(&usage);
+    }
     let has_options = cmd
         .get_arguments()
         .any(|a| !a.is_positional() && !a.is_hide_set());
@@ -117,9 +130,11 @@ fn style(cmd: ClapCommand, path: &str, only: Option<&[String]>) -> ClapCommand {
     for name in names {
         let sub_path = format!("{path} {name}");
         cmd = match only {
-            None => cmd.mut_subcommand(&name, |sub| style(sub, &sub_path, None)),
+            None => cmd.mut_subcommand(&name, |sub| style(sub, &sub_path, None, leaf_usage)),
             Some([next, rest @ ..]) if *next == name => {
-                cmd.mut_subcommand(&name, |sub| style(sub, &sub_path, Some(rest)))
+                cmd.mut_subcommand(&name, |sub| {
+                    style(sub, &sub_path, Some(rest), leaf_usage)
+                })
             }
             Some(_) => cmd.mut_subcommand(&name, no_help_subcommand),
         };
@@ -215,9 +230,8 @@ fn flag_error(path: &str, usage: &str, msg: &str) -> Parsed {
 
 /// Parses `argv` (including the program name) the way docker's CLI does.
 pub fn parse(argv: &[String]) -> Parsed {
-    let mut root = command_for(argv);
-    let (leaf, path) = invoked(&root, argv);
-    let usage = usage_suffix(leaf);
+    let (mut root, usage) = command_for(argv);
+    let (_, path) = invoked(&root, argv);
     match root.try_get_matches_from_mut(argv) {
         Ok(matches) => match Cli::from_arg_matches(&matches) {
             Ok(cli) => Parsed::Run(Box::new(cli), Invocation { path, usage }),

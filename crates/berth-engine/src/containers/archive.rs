@@ -202,7 +202,7 @@ impl ContainerService {
         let snapshot = self.snapshot_of(&record, &c.dir)?;
         let already = rootfs::is_mount_point(&merged).unwrap_or(false);
         snapshot
-            .mount(&self.paths.data.join(".empty"))
+            .mount(&self.paths.data.join(".empty"), false)
             .map_err(|e| EngineError::internal(e.to_string()))?;
         let mounted = (!already).then_some(snapshot);
         match open_dir_path(&merged) {

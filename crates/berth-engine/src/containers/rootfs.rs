@@ -30,7 +30,12 @@ impl Snapshot {
 
     /// Mounts the overlay unless it is mounted already (a restart, or a daemon that
     /// came back while the container ran).
-    pub fn mount(&self, empty_lower: &Path) -> std::io::Result<()> {
+    ///
+    /// `volatile` (for `--rm` containers, whose upper dir is deleted when they exit)
+    /// asks overlayfs not to sync the upper filesystem: its unmount then skips a
+    /// journal commit of the host filesystem (~1 ms here) on the way to `removed`.
+    /// Kernels before 5.10 do not know the option; they get a plain mount.
+    pub fn mount(&self, empty_lower: &Path, volatile: bool) -> std::io::Result<()> {
         for dir in [&self.upper, &self.work, &self.merged] {
             std::fs::create_dir_all(dir)?;
         }
@@ -60,15 +65,27 @@ impl Snapshot {
                 self.lower.len()
             )));
         }
-        let data = std::ffi::CString::new(options).map_err(std::io::Error::other)?;
-        rustix::mount::mount(
-            "overlay",
-            &self.merged,
-            "overlay",
-            rustix::mount::MountFlags::empty(),
-            Some(data.as_c_str()),
-        )
-        .map_err(|e| {
+        let mount = |options: String| {
+            let data = std::ffi::CString::new(options).map_err(std::io::Error::other)?;
+            rustix::mount::mount(
+                "overlay",
+                &self.merged,
+                "overlay",
+                rustix::mount::MountFlags::empty(),
+                Some(data.as_c_str()),
+            )
+            .map_err(std::io::Error::from)
+        };
+        let mounted = match volatile {
+            true => match mount(format!("{options},volatile")) {
+                Err(err) if err.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+                    mount(options)
+                }
+                other => other,
+            },
+            false => mount(options),
+        };
+        mounted.map_err(|e| {
             std::io::Error::other(format!("mount overlay on {}: {e}", self.merged.display()))
         })
     }

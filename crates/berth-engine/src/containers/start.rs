@@ -109,7 +109,7 @@ impl ContainerService {
         let snapshot = Snapshot::in_dir(&c.dir, lower);
         let empty = self.paths.data.join(".empty");
         snapshot
-            .mount(&empty)
+            .mount(&empty, record.host_config.auto_remove.unwrap_or(false))
             .map_err(|e| fail(EngineError::internal(e.to_string())))?;
 
         lap("snapshot mounted");
