@@ -630,3 +630,15 @@ pub fn fixed_time_archive(repo_tag: &str, layer_tar: &[u8], cmd: &[&str]) -> Vec
     }
     b.into_inner().unwrap()
 }
+
+/// Polls `check` every 50 ms until it holds; panics after 20 s naming `what`.
+pub fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use berth_tests::Daemon;
+use berth_tests::{Daemon, wait_for};
 
 fn daemon_with_busybox() -> Daemon {
     Daemon::with_busybox()
@@ -23,17 +23,6 @@ fn inspect(d: &Daemon, id: &str, format: &str) -> String {
     d.docker_ok(&["inspect", "-f", format, id])
         .trim()
         .to_string()
-}
-
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[test]

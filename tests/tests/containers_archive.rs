@@ -266,3 +266,108 @@ fn stopped_and_read_only_containers() {
     );
     d.docker_ok(&["rm", "-f", "ro", "later"]);
 }
+
+#[test]
+fn cp_reaches_volumes_and_binds() {
+    let d = daemon_with_busybox();
+    let dir = d.dir.path();
+    let bind = dir.join("bind");
+    std::fs::create_dir_all(&bind).unwrap();
+    std::fs::write(bind.join("host.txt"), "from the host\n").unwrap();
+    std::fs::write(dir.join("single.conf"), "one file\n").unwrap();
+    std::fs::write(dir.join("in.txt"), "copied in\n").unwrap();
+    let bind_arg = format!("{}:/srv/bind", bind.display());
+    let file_arg = format!("{}:/etc/single.conf:ro", dir.join("single.conf").display());
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "vols",
+        "-v",
+        "data:/data",
+        "-v",
+        "frozen:/frozen:ro",
+        "-v",
+        &bind_arg,
+        "-v",
+        &file_arg,
+        "busybox",
+        "sh",
+        "-c",
+        "echo inside > /data/made.txt; sleep 1000",
+    ]);
+    berth_tests::wait_for("the volume file", || {
+        d.docker(&["exec", "vols", "cat", "/data/made.txt"])
+            .status
+            .success()
+    });
+
+    // Out of a volume, of a bind, of a bound file, and a volume by its mount point.
+    d.docker_ok(&[
+        "cp",
+        "vols:/data/made.txt",
+        dir.join("made.txt").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("made.txt")).unwrap(),
+        "inside\n"
+    );
+    d.docker_ok(&[
+        "cp",
+        "vols:/srv/bind/host.txt",
+        dir.join("h.txt").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("h.txt")).unwrap(),
+        "from the host\n"
+    );
+    d.docker_ok(&[
+        "cp",
+        "vols:/etc/single.conf",
+        dir.join("s.conf").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("s.conf")).unwrap(),
+        "one file\n"
+    );
+    let out = d
+        .docker_cmd()
+        .args(["cp", "vols:/data", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let names = tar_names(&out.stdout);
+    assert!(names.iter().any(|n| n == "data/made.txt"), "{names:?}");
+
+    // Into a volume and a bind: the container sees the files where it mounted them.
+    d.docker_ok(&["cp", dir.join("in.txt").to_str().unwrap(), "vols:/data/"]);
+    assert_eq!(
+        d.docker_ok(&["exec", "vols", "cat", "/data/in.txt"]),
+        "copied in\n"
+    );
+    d.docker_ok(&[
+        "cp",
+        dir.join("in.txt").to_str().unwrap(),
+        "vols:/srv/bind/",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(bind.join("in.txt")).unwrap(),
+        "copied in\n"
+    );
+    // A read-only volume refuses, as dockerd does.
+    let out = d.docker(&["cp", dir.join("in.txt").to_str().unwrap(), "vols:/frozen/"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("mounted volume is marked read-only"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The volume's files stay out of the container's own layer.
+    let diff = d.docker_ok(&["diff", "vols"]);
+    assert!(
+        !diff.contains("made.txt") && !diff.contains("in.txt"),
+        "{diff}"
+    );
+    d.docker_ok(&["rm", "-f", "-v", "vols"]);
+    d.docker_ok(&["volume", "rm", "data", "frozen"]);
+}

@@ -132,9 +132,7 @@ fn style(
         cmd = match only {
             None => cmd.mut_subcommand(&name, |sub| style(sub, &sub_path, None, leaf_usage)),
             Some([next, rest @ ..]) if *next == name => {
-                cmd.mut_subcommand(&name, |sub| {
-                    style(sub, &sub_path, Some(rest), leaf_usage)
-                })
+                cmd.mut_subcommand(&name, |sub| style(sub, &sub_path, Some(rest), leaf_usage))
             }
             Some(_) => cmd.mut_subcommand(&name, no_help_subcommand),
         };

@@ -38,6 +38,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
+use super::cp_view::{CpMount, CpView};
 use super::record::{ContainerRecord, Status};
 use super::rootfs::{self, Snapshot};
 use super::{Container, ContainerService};
@@ -227,11 +228,11 @@ impl ContainerService {
     pub async fn stat_path(self: &Arc<Self>, name: &str, path: &str) -> Result<PathStat> {
         let c = self.get(name)?;
         let access = self.root_access(&c).await?;
-        let root = access.fd()?;
+        let view = CpView::open(access.fd()?, &c.record().mounts);
         let (p, n) = (path.to_string(), name.to_string());
         let result = tokio::task::spawn_blocking(move || {
-            let loc = locate(root.as_fd(), &p).map_err(|e| file_error(e, &p, &n))?;
-            Ok(path_stat(root.as_fd(), &loc))
+            let (tree, loc) = locate_in_view(&view, &p).map_err(|e| file_error(e, &p, &n))?;
+            Ok(path_stat(tree, &loc))
         })
         .await?;
         drop(access);
@@ -259,24 +260,24 @@ impl ContainerService {
                     return;
                 }
             };
-            let root = match access.fd() {
-                Ok(fd) => fd,
+            let view = match access.fd() {
+                Ok(fd) => CpView::open(fd, &container.record().mounts),
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
                     return;
                 }
             };
             let job = tokio::task::spawn_blocking(move || {
-                let loc = match locate(root.as_fd(), &p) {
-                    Ok(loc) => loc,
+                let (tree, loc) = match locate_in_view(&view, &p) {
+                    Ok(found) => found,
                     Err(e) => {
                         let _ = ready_tx.send(Err(file_error(e, &p, &n)));
                         return;
                     }
                 };
-                let _ = ready_tx.send(Ok(path_stat(root.as_fd(), &loc)));
+                let _ = ready_tx.send(Ok(path_stat(tree, &loc)));
                 let writer = io::BufWriter::with_capacity(256 * 1024, ChannelWriter(tx.clone()));
-                if let Err(e) = write_resource(root.as_fd(), &loc, writer) {
+                if let Err(e) = write_resource(tree, &loc, writer) {
                     tracing::warn!(path = %p, "archive: {e}");
                     let _ = tx.blocking_send(Err(e));
                 }
@@ -308,7 +309,7 @@ impl ContainerService {
         let c = self.get(name)?;
         let record = c.record();
         let access = self.root_access(&c).await?;
-        let root = access.fd()?;
+        let view = CpView::open(access.fd()?, &record.mounts);
         let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(body));
         let (p, n) = (path.to_string(), name.to_string());
         let spool = c
@@ -316,7 +317,7 @@ impl ContainerService {
             .join(format!(".extract-{:016x}", rand::random::<u64>()));
         let result = tokio::task::spawn_blocking(move || {
             let _cleanup = RemoveOnDrop(spool.clone());
-            extract_blocking(root.as_fd(), &p, &n, &record, opts, reader, &spool)
+            extract_blocking(&view, &p, &n, &record, opts, reader, &spool)
         })
         .await?;
         drop(access);
@@ -514,7 +515,7 @@ fn open_in(root: BorrowedFd<'_>, path: &str, flags: OFlags) -> rustix::io::Resul
 }
 
 /// `filepath.Clean(filepath.Join("/", path))`.
-fn clean_abs(path: &str) -> String {
+pub(super) fn clean_abs(path: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for c in path.split('/') {
         match c {
@@ -566,6 +567,9 @@ fn go_split(path: &str) -> (&str, &str) {
 /// followed) and the final component's own (not followed) metadata.
 struct Located {
     abs: String,
+    /// The path as the client named it in the container (for the entry's name): it
+    /// differs from `abs` when the path is in a volume or bind mount.
+    shown: String,
     parent: OwnedFd,
     base: String,
     stat: Stat,
@@ -582,10 +586,23 @@ fn locate(root: BorrowedFd<'_>, path: &str) -> io::Result<Located> {
     };
     Ok(Located {
         base: base.to_string(),
+        shown: abs.clone(),
         abs: abs.clone(),
         parent,
         stat,
     })
+}
+
+/// Finds `path` in the container's `cp` view (volumes and binds included): the tree it
+/// is in, and where.
+fn locate_in_view<'v>(view: &'v CpView, path: &str) -> io::Result<(BorrowedFd<'v>, Located)> {
+    let abs = preserve_trailing(clean_abs(path), path);
+    let plain = clean_abs(path);
+    let trailing = &abs[plain.len().min(abs.len())..];
+    let placed = view.place(&plain, trailing);
+    let mut loc = locate(placed.tree, &placed.inner)?;
+    loc.shown = abs;
+    Ok((placed.tree, loc))
 }
 
 fn path_stat(root: BorrowedFd<'_>, loc: &Located) -> PathStat {
@@ -596,7 +613,7 @@ fn path_stat(root: BorrowedFd<'_>, loc: &Located) -> PathStat {
         String::new()
     };
     PathStat {
-        name: go_base(&loc.abs),
+        name: go_base(&loc.shown),
         size: loc.stat.st_size,
         mode,
         mtime: go_time(loc.stat.st_mtime, loc.stat.st_mtime_nsec as i64),
@@ -683,7 +700,7 @@ fn go_time(secs: i64, nanos: i64) -> String {
 /// Writes the tar of `cp` for a located path (docker's `TarResourceRebase`).
 fn write_resource(root: BorrowedFd<'_>, loc: &Located, out: impl Write) -> io::Result<()> {
     let mut tar = TarWriter::new(out, false);
-    let rebase = go_base(&loc.abs);
+    let rebase = go_base(&loc.shown);
     if FileType::from_raw_mode(loc.stat.st_mode) == FileType::Directory {
         let dir = open_in(root, &loc.abs, OFlags::RDONLY | OFlags::DIRECTORY)?;
         let st = rustix::fs::fstat(&dir)?;
@@ -974,7 +991,7 @@ impl Write for ChannelWriter {
 // ---- extraction ----
 
 fn extract_blocking(
-    root: BorrowedFd<'_>,
+    view: &CpView,
     path: &str,
     name: &str,
     record: &ContainerRecord,
@@ -982,8 +999,9 @@ fn extract_blocking(
     mut body: impl Read,
     spool: &Path,
 ) -> Result<()> {
-    let abs = clean_abs(path);
-    let dest = match open_destination(root, &abs, path, name, record) {
+    let placed = view.place(&clean_abs(path), "");
+    let (root, abs) = (placed.tree, placed.inner.as_str());
+    let dest = match open_destination(root, abs, path, name, record, placed.mount) {
         Ok(dest) => dest,
         Err(e) => {
             // Read (some of) the upload before answering, as Go's server does, so a
@@ -1008,7 +1026,7 @@ fn extract_blocking(
         layer::decompress_auto(BufReader::with_capacity(256 * 1024, f))
             .map_err(|e| EngineError::invalid(format!("reading archive: {e}")))
     };
-    let entries = check_archive(open_tar()?, dest.as_fd(), &abs, opts)?;
+    let entries = check_archive(open_tar()?, dest.as_fd(), abs, opts)?;
 
     let dest_path = PathBuf::from(format!("/proc/self/fd/{}", dest.as_raw_fd()));
     layer::apply_layer(open_tar()?, &dest_path).map_err(|e| match e {
@@ -1020,8 +1038,8 @@ fn extract_blocking(
     })?;
 
     if opts.copy_uid_gid {
-        let passwd = rootfs_read(root, "/etc/passwd");
-        let group = rootfs_read(root, "/etc/group");
+        let passwd = rootfs_read(view.root.as_fd(), "/etc/passwd");
+        let group = rootfs_read(view.root.as_fd(), "/etc/group");
         let user = berth_runtime::resolve_user(
             record.config.user.as_deref().unwrap_or(""),
             &[],
@@ -1052,22 +1070,31 @@ fn extract_blocking(
 /// How much of a refused upload is read before answering.
 const DRAIN_ON_ERROR: u64 = 4 << 20;
 
-/// The extraction point: an existing directory (symlinks followed inside the root) of a
-/// container whose root filesystem is writable. dockerd's errors.
+/// The extraction point: an existing directory (symlinks followed inside its tree) of a
+/// writable volume or bind, or of a container whose root filesystem is writable.
+/// dockerd's errors.
 fn open_destination(
     root: BorrowedFd<'_>,
     abs: &str,
     path: &str,
     name: &str,
     record: &ContainerRecord,
+    mount: Option<&CpMount>,
 ) -> Result<OwnedFd> {
     let target = open_in(root, abs, OFlags::PATH).map_err(|e| file_error(e.into(), path, name))?;
     let st = rustix::fs::fstat(&target).map_err(|e| file_error(e.into(), path, name))?;
     if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
         return Err(EngineError::invalid("extraction point is not a directory"));
     }
-    if record.host_config.readonly_rootfs.unwrap_or(false) {
-        return Err(EngineError::invalid("container rootfs is marked read-only"));
+    match mount {
+        Some(m) if m.read_only => {
+            return Err(EngineError::invalid("mounted volume is marked read-only"));
+        }
+        Some(_) => {}
+        None if record.host_config.readonly_rootfs.unwrap_or(false) => {
+            return Err(EngineError::invalid("container rootfs is marked read-only"));
+        }
+        None => {}
     }
     open_in(root, abs, OFlags::RDONLY | OFlags::DIRECTORY)
         .map_err(|e| file_error(e.into(), path, name))

@@ -9,6 +9,7 @@
 mod archive;
 mod attach;
 pub mod cgroups;
+mod cp_view;
 mod create;
 mod health;
 mod lifecycle;

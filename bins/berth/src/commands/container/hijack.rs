@@ -43,9 +43,9 @@ impl RawTerminal {
             return RawTerminal { saved: None };
         };
         let mut raw = saved.clone();
+        // cfmakeraw, as docker's (moby/term) MakeRaw: output post-processing goes too,
+        // since the container's terminal already turned its newlines into CR LF.
         raw.make_raw();
-        // Keep output post-processing as docker's raw mode does for stdout.
-        raw.output_modes |= rustix::termios::OutputModes::OPOST;
         let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &raw);
         RawTerminal { saved: Some(saved) }
     }
