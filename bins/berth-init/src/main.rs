@@ -13,24 +13,17 @@
 //! relayed over the link; reap every zombie; forward signals; when the entrypoint exits,
 //! kill the rest, drain their output, sync, send `Exit`, and reboot (which ends the VMM).
 
-mod net;
-mod sys;
-mod user;
-
 use std::fs;
-use std::io::{self, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::{OpenOptionsExt, symlink};
-use std::os::unix::process::CommandExt;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::symlink;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use berth_vm::protocol::{self, ContainerConfig, FrameDecoder, Message};
+use berth_vm::protocol::{self, ContainerConfig, Message};
 
 const MODULES_DIR: &str = "/lib/modules/berth";
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 static DEBUG: AtomicBool = AtomicBool::new(false);
 
@@ -41,19 +34,29 @@ fn debug_enabled() -> bool {
 /// Messages go to the serial console (the kernel gave us /dev/console as stdio).
 macro_rules! log {
     ($($arg:tt)*) => {{
-        let _ = writeln!(io::stderr(), "berth-init: {}", format_args!($($arg)*));
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "berth-init: {}", format_args!($($arg)*));
     }};
 }
 
 macro_rules! debug {
     ($($arg:tt)*) => {{
-        if debug_enabled() {
-            let up = fs::read_to_string("/proc/uptime").unwrap_or_default();
+        if $crate::debug_enabled() {
+            let up = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
             let up = up.split(' ').next().unwrap_or("?").to_string();
             log!("[{up}] {}", format_args!($($arg)*));
         }
     }};
 }
+
+mod link;
+mod net;
+mod process;
+mod relay;
+mod sys;
+mod user;
+
+use link::{Link, open_link};
 
 /// Options from the kernel command line.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -104,17 +107,23 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             log!("{e}");
-            let _ = link.send(&Message::Error(e.to_string()));
+            let _ = link.send(&Message::Error {
+                id: protocol::MAIN,
+                message: e.to_string(),
+            });
             127
         }
     };
     sys::sync();
-    let _ = link.send(&Message::Exit(code));
+    let _ = link.send(&Message::Exit {
+        id: protocol::MAIN,
+        code,
+    });
     debug!("exit {code}");
     sys::reboot();
 }
 
-fn mkdir(p: &str) -> io::Result<()> {
+pub(crate) fn mkdir(p: &str) -> io::Result<()> {
     match fs::create_dir_all(p) {
         Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
         _ => Ok(()),
@@ -160,16 +169,7 @@ fn stage1() -> io::Result<()> {
     load_modules()?;
     debug!("modules loaded");
     let root = opts.root.unwrap_or_else(|| "/dev/vda".into());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !Path::new(&root).exists() {
-        if Instant::now() > deadline {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("root disk {root} never appeared"),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_device(&root, Duration::from_secs(10))?;
     ctx(sys::mount(&root, "/newroot", "ext4", 0, ""), || {
         format!("mount {root}")
     })?;
@@ -190,6 +190,21 @@ fn stage1() -> io::Result<()> {
     Ok(())
 }
 
+/// Waits for a block device node (devtmpfs adds it when the driver probes the disk).
+fn wait_for_device(dev: &str, bound: Duration) -> io::Result<()> {
+    let deadline = Instant::now() + bound;
+    while !Path::new(dev).exists() {
+        if Instant::now() > deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("disk {dev} never appeared"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
 fn load_modules() -> io::Result<()> {
     let order = match fs::read_to_string(format!("{MODULES_DIR}/order")) {
         Ok(o) => o,
@@ -206,126 +221,6 @@ fn load_modules() -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The control link: a virtio-serial port or a vsock stream.
-struct Link {
-    fd: OwnedFd,
-    decoder: FrameDecoder,
-}
-
-impl Link {
-    fn send(&mut self, msg: &Message) -> io::Result<()> {
-        let frame = msg.encode();
-        let mut off = 0;
-        while off < frame.len() {
-            match sys::write(self.fd.as_raw_fd(), &frame[off..]) {
-                Ok(n) => off += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let mut p = [libc::pollfd {
-                        fd: self.fd.as_raw_fd(),
-                        events: libc::POLLOUT,
-                        revents: 0,
-                    }];
-                    sys::poll(&mut p, 1000)?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
-    /// Reads what is available; `Ok(false)` at end of stream.
-    fn fill(&mut self) -> io::Result<bool> {
-        let mut buf = [0u8; 16384];
-        match sys::read(self.fd.as_raw_fd(), &mut buf) {
-            Ok(0) => Ok(false),
-            Ok(n) => {
-                self.decoder.feed(&buf[..n]);
-                Ok(true)
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
-                ) =>
-            {
-                Ok(true)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Blocks until one whole message arrives.
-    fn recv_blocking(&mut self) -> io::Result<Message> {
-        loop {
-            if let Some(m) = self.decoder.next_message()? {
-                return Ok(m);
-            }
-            let mut p = [libc::pollfd {
-                fd: self.fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            sys::poll(&mut p, -1)?;
-            if !self.fill()? {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the host closed the link",
-                ));
-            }
-        }
-    }
-}
-
-fn find_port() -> io::Result<String> {
-    let dir = Path::new("/sys/class/virtio-ports");
-    for e in fs::read_dir(dir)? {
-        let e = e?;
-        let name = fs::read_to_string(e.path().join("name")).unwrap_or_default();
-        if name.trim() == protocol::PORT_NAME {
-            return Ok(format!("/dev/{}", e.file_name().to_string_lossy()));
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("no virtio port named {}", protocol::PORT_NAME),
-    ))
-}
-
-fn open_link(vsock: bool) -> io::Result<Link> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let fd: OwnedFd = loop {
-        let attempt = if vsock {
-            sys::vsock_connect(protocol::VSOCK_PORT)
-        } else {
-            find_port().and_then(|dev| {
-                fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
-                    .open(dev)
-                    .map(OwnedFd::from)
-            })
-        };
-        match attempt {
-            Ok(fd) => break fd,
-            Err(e) if Instant::now() > deadline => return Err(e),
-            Err(_) => std::thread::sleep(Duration::from_millis(10)),
-        }
-    };
-    if vsock {
-        sys::set_nonblocking(fd.as_raw_fd())?;
-    }
-    let mut link = Link {
-        fd,
-        decoder: FrameDecoder::new(),
-    };
-    link.send(&Message::Hello {
-        version: protocol::VERSION,
-    })?;
-    Ok(link)
 }
 
 fn mount_flags(options: &str) -> (libc::c_ulong, String) {
@@ -388,6 +283,15 @@ fn setup_guest(cfg: &ContainerConfig) -> io::Result<()> {
             format!("mount tmpfs {}", t.path)
         })?;
     }
+    for d in &cfg.disks {
+        wait_for_device(&d.device, Duration::from_secs(10))?;
+        mkdir(&d.path)?;
+        let flags =
+            libc::MS_NOSUID | libc::MS_NODEV | if d.read_only { libc::MS_RDONLY } else { 0 };
+        ctx(sys::mount(&d.device, &d.path, "ext4", flags, ""), || {
+            format!("mount {} on {}", d.device, d.path)
+        })?;
+    }
     if !cfg.hostname.is_empty() {
         ctx(sys::sethostname(&cfg.hostname), || "sethostname".into())?;
     }
@@ -416,302 +320,31 @@ fn setup_guest(cfg: &ContainerConfig) -> io::Result<()> {
     Ok(())
 }
 
-/// The environment for the entrypoint: the config's, plus PATH, HOME and HOSTNAME defaults.
-fn child_env(cfg: &ContainerConfig, home: &str) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = Vec::new();
-    for kv in &cfg.env {
-        let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
-        env.retain(|(ek, _)| ek != k);
-        env.push((k.to_string(), v.to_string()));
-    }
-    let mut default = |k: &str, v: &str| {
-        if !env.iter().any(|(ek, _)| ek == k) {
-            env.push((k.to_string(), v.to_string()));
-        }
-    };
-    default("PATH", DEFAULT_PATH);
-    if !cfg.hostname.is_empty() {
-        default("HOSTNAME", &cfg.hostname);
-    }
-    default("HOME", home);
-    if cfg.tty {
-        default("TERM", "xterm");
-    }
-    env
-}
-
-/// Where the entrypoint's output comes from and its input goes to.
-struct Stdio3 {
-    stdin: Option<OwnedFd>,
-    outputs: Vec<(OwnedFd, bool)>, // (fd, is_stderr)
-    tty_master: Option<i32>,
-}
-
 fn stage2(link: &mut Link) -> io::Result<i32> {
     let cfg = match link.recv_blocking()? {
         Message::Config(c) => c,
         other => return Err(io::Error::other(format!("expected Config, got {other:?}"))),
     };
     debug!("config received");
-    if cfg.args.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "no command given",
-        ));
-    }
     setup_guest(&cfg)?;
-    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let group = fs::read_to_string("/etc/group").unwrap_or_default();
-    let creds = user::resolve(&cfg.user, &passwd, &group).map_err(io::Error::other)?;
     let sigfd = sys::block_signals_to_fd()?;
-    let cwd = if cfg.cwd.is_empty() {
-        "/".to_string()
-    } else {
-        cfg.cwd.clone()
-    };
-    mkdir(&cwd)?;
-
-    let mut cmd = Command::new(&cfg.args[0]);
-    cmd.args(&cfg.args[1..])
-        .env_clear()
-        .envs(child_env(&cfg, &creds.home))
-        .current_dir(&cwd);
-    let mut stdio = Stdio3 {
-        stdin: None,
-        outputs: Vec::new(),
-        tty_master: None,
-    };
-    let tty = cfg.tty;
-    if tty {
-        let (master, slave) = sys::openpty()?;
-        cmd.stdin(Stdio::from(slave.try_clone()?))
-            .stdout(Stdio::from(slave.try_clone()?))
-            .stderr(Stdio::from(slave));
-        sys::set_nonblocking(master.as_raw_fd())?;
-        stdio.tty_master = Some(master.as_raw_fd());
-        stdio.stdin = Some(master.try_clone()?);
-        stdio.outputs.push((master, false));
-    } else {
-        let (in_r, in_w) = sys::pipe()?;
-        let (out_r, out_w) = sys::pipe()?;
-        let (err_r, err_w) = sys::pipe()?;
-        cmd.stdin(Stdio::from(in_r))
-            .stdout(Stdio::from(out_w))
-            .stderr(Stdio::from(err_w));
-        for fd in [&in_w, &out_r, &err_r] {
-            sys::set_nonblocking(fd.as_raw_fd())?;
-        }
-        stdio.stdin = Some(in_w);
-        stdio.outputs.push((out_r, false));
-        stdio.outputs.push((err_r, true));
-    }
-    let (uid, gid, groups) = (creds.uid, creds.gid, creds.groups.clone());
-    // SAFETY: the closure runs in the forked child before exec and only makes
-    // async-signal-safe syscalls (setsid, ioctl, setgroups, setgid, setuid, sigprocmask)
-    // without allocating.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if tty && libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if libc::setgroups(groups.len(), groups.as_ptr()) < 0
-                || libc::setgid(gid) < 0
-                || libc::setuid(uid) < 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-            sys::unblock_all_signals()
-        });
-    }
-    let child = match cmd.spawn() {
-        Ok(c) => c,
+    let main = match process::spawn(protocol::MAIN, &cfg.process, &cfg.hostname) {
+        Ok(p) => p,
         Err(e) => {
-            let code = if e.kind() == io::ErrorKind::NotFound {
-                127
-            } else {
-                126
-            };
-            let msg = format!("exec {}: {e}", cfg.args[0]);
-            log!("{msg}");
-            link.send(&Message::Error(msg))?;
-            return Ok(code);
+            log!("{}", e.message);
+            link.send(&Message::Error {
+                id: protocol::MAIN,
+                message: e.message,
+            })?;
+            return Ok(e.code);
         }
     };
-    // The child's ends of the pipes / the pty slave were moved into `cmd`: drop them here so
-    // EOF arrives when the container's processes are gone.
-    drop(cmd);
-    let pid = child.id() as i32;
-    link.send(&Message::Started { pid: child.id() })?;
-    debug!("started pid {pid}");
-    let code = relay(link, &sigfd, pid, stdio)?;
-    drop(child); // already reaped through waitpid(-1)
-    Ok(code)
-}
-
-/// The main loop: signals, the link, the entrypoint's stdio, until it exits.
-fn relay(link: &mut Link, sigfd: &OwnedFd, main_pid: i32, mut stdio: Stdio3) -> io::Result<i32> {
-    let mut exit: Option<i32> = None;
-    let mut drain_deadline: Option<Instant> = None;
-    let mut pending_stdin: Vec<u8> = Vec::new();
-    let mut close_stdin = false;
-    let mut link_open = true;
-    let mut buf = vec![0u8; protocol::MAX_CHUNK];
-    loop {
-        if exit.is_some() && stdio.outputs.is_empty() {
-            break;
-        }
-        if drain_deadline.is_some_and(|d| Instant::now() > d) {
-            break;
-        }
-        // Always drain the decoder: frames can arrive together with the Config.
-        while let Some(m) = link.decoder.next_message()? {
-            match m {
-                Message::Stdin(b) => pending_stdin.extend(b),
-                Message::StdinClose => close_stdin = true,
-                Message::Signal(s) if exit.is_none() => {
-                    let _ = sys::kill(main_pid, s);
-                }
-                Message::Resize { rows, cols } => {
-                    if let Some(m) = stdio.tty_master {
-                        let _ = sys::set_winsize(m, rows, cols);
-                    }
-                }
-                _ => {}
-            }
-        }
-
-        if close_stdin && pending_stdin.is_empty() {
-            if stdio.tty_master.is_some() {
-                // EOF on a terminal is ^D at the start of a line.
-                if let Some(fd) = &stdio.stdin {
-                    let _ = sys::write(fd.as_raw_fd(), &[4]);
-                }
-            }
-            stdio.stdin = None;
-            close_stdin = false;
-        }
-
-        let mut fds = vec![libc::pollfd {
-            fd: sigfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        let link_idx = link_open.then(|| {
-            fds.push(libc::pollfd {
-                fd: link.fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
-            fds.len() - 1
-        });
-        let out_base = fds.len();
-        for (fd, _) in &stdio.outputs {
-            fds.push(libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
-        }
-        // With a tty, stdin is the master itself; only poll it for writing in the pipe case.
-        let stdin_idx = match (&stdio.stdin, stdio.tty_master) {
-            (Some(fd), None) if !pending_stdin.is_empty() => {
-                fds.push(libc::pollfd {
-                    fd: fd.as_raw_fd(),
-                    events: libc::POLLOUT,
-                    revents: 0,
-                });
-                Some(fds.len() - 1)
-            }
-            _ => None,
-        };
-        let busy = exit.is_some() || (stdio.tty_master.is_some() && !pending_stdin.is_empty());
-        sys::poll(&mut fds, if busy { 100 } else { -1 })?;
-
-        if fds[0].revents != 0 {
-            for sig in sys::read_signals(sigfd) {
-                if sig == libc::SIGCHLD {
-                    while let Some((pid, status)) = sys::reap_one() {
-                        if pid == main_pid && exit.is_none() {
-                            exit = Some(sys::exit_code(status));
-                            debug!("entrypoint exited: {:?}", exit);
-                            // The container ends with its main process: kill the rest,
-                            // then drain what they wrote (bounded).
-                            let _ = sys::kill(-1, libc::SIGKILL);
-                            drain_deadline = Some(Instant::now() + Duration::from_secs(2));
-                        }
-                    }
-                } else if sig != libc::SIGPIPE && exit.is_none() {
-                    let _ = sys::kill(main_pid, sig);
-                }
-            }
-        }
-
-        if let Some(i) = link_idx
-            && fds[i].revents != 0
-        {
-            match link.fill() {
-                Ok(true) => {}
-                Ok(false) | Err(_) => link_open = false,
-            }
-        }
-        // Stdin: written without blocking; with a tty the master is always writable enough.
-        if let Some(fd) = &stdio.stdin
-            && !pending_stdin.is_empty()
-            && (stdio.tty_master.is_some() || stdin_idx.is_some_and(|i| fds[i].revents != 0))
-        {
-            match sys::write(fd.as_raw_fd(), &pending_stdin) {
-                Ok(n) => {
-                    pending_stdin.drain(..n);
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) => {}
-                Err(_) => {
-                    pending_stdin.clear();
-                    if stdio.tty_master.is_none() {
-                        stdio.stdin = None;
-                    }
-                }
-            }
-        }
-        let mut closed = Vec::new();
-        for (k, (fd, is_err)) in stdio.outputs.iter().enumerate() {
-            if fds[out_base + k].revents == 0 {
-                continue;
-            }
-            match sys::read(fd.as_raw_fd(), &mut buf) {
-                Ok(0) => closed.push(k),
-                Ok(n) => {
-                    let data = buf[..n].to_vec();
-                    let msg = if *is_err {
-                        Message::Stderr(data)
-                    } else {
-                        Message::Stdout(data)
-                    };
-                    if link_open && link.send(&msg).is_err() {
-                        link_open = false;
-                    }
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) => {}
-                // EIO: a pty master whose slave side is closed everywhere.
-                Err(_) => closed.push(k),
-            }
-        }
-        for k in closed.into_iter().rev() {
-            stdio.outputs.remove(k);
-        }
-    }
-    while sys::reap_one().is_some() {}
-    Ok(exit.unwrap_or(255))
+    link.send(&Message::Started {
+        id: protocol::MAIN,
+        pid: main.pid as u32,
+    })?;
+    debug!("started pid {}", main.pid);
+    relay::run(link, &sigfd, &cfg.hostname, main)
 }
 
 #[cfg(test)]
@@ -740,23 +373,5 @@ mod tests {
         let (f, d) = mount_flags("ro,exec,dev");
         assert_eq!(f, libc::MS_NOSUID | libc::MS_RDONLY);
         assert_eq!(d, "");
-    }
-
-    #[test]
-    fn environment_defaults() {
-        let cfg = ContainerConfig {
-            env: vec!["A=1".into(), "A=2".into(), "HOME=/h".into(), "EMPTY".into()],
-            hostname: "box".into(),
-            tty: true,
-            ..Default::default()
-        };
-        let env = child_env(&cfg, "/root");
-        let get = |k: &str| env.iter().find(|(ek, _)| ek == k).map(|(_, v)| v.as_str());
-        assert_eq!(get("A"), Some("2"));
-        assert_eq!(get("HOME"), Some("/h"));
-        assert_eq!(get("EMPTY"), Some(""));
-        assert_eq!(get("PATH"), Some(DEFAULT_PATH));
-        assert_eq!(get("HOSTNAME"), Some("box"));
-        assert_eq!(get("TERM"), Some("xterm"));
     }
 }

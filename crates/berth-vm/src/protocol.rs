@@ -8,13 +8,16 @@
 //! `u32` count and the items, options a `u8` (0 or 1) and the value. Frames larger than
 //! [`MAX_FRAME`] are refused, so a corrupt length cannot make either side allocate without bound.
 //!
-//! The conversation:
+//! Processes are numbered: 0 is the container's entrypoint, the host numbers the ones it
+//! `Exec`s from 1. The conversation:
 //! 1. guest → host `Hello { version }` as soon as init opens the port (stage 2);
-//! 2. host → guest `Config` (refused by the host if the version differs from [`VERSION`]);
-//! 3. guest → host `Started { pid }` once the entrypoint runs (or `Error` then `Exit`);
-//! 4. both ways: `Stdin`/`StdinClose`/`Signal`/`Resize` from the host, `Stdout`/`Stderr`
-//!    from the guest;
-//! 5. guest → host `Exit(code)` last; the VM then reboots, which ends the VMM process.
+//! 2. host → guest `Config` (refused by the host if the version differs from [`VERSION`]):
+//!    the container, whose entrypoint is process 0;
+//! 3. guest → host `Started { id, pid }` once a process runs (or `Error` then `Exit`);
+//! 4. both ways, for any process: `Stdin`/`StdinClose`/`Signal`/`Resize` from the host,
+//!    `Stdout`/`Stderr` from the guest; host → guest `Exec` starts another process in the
+//!    running container, which ends with its own `Exit { id, code }`;
+//! 5. guest → host `Exit { id: 0, code }` last; the VM then reboots, which ends the VMM.
 //!
 //! This module has no dependencies so that the static guest binary can share it.
 
@@ -22,7 +25,7 @@ use std::io::{self, Read, Write};
 use std::net::Ipv4Addr;
 
 /// Protocol version; bump it on any change to the encoding.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// The largest frame either side accepts (length field value).
 pub const MAX_FRAME: usize = 1 << 20;
 /// The largest data chunk a `Stdout`/`Stderr`/`Stdin` message should carry.
@@ -33,6 +36,8 @@ pub const PORT_NAME: &str = "berth.ctl";
 pub const VSOCK_PORT: u32 = 1024;
 /// Kernel command line parameter that selects the link: `berth.link=vsock` or absent (serial).
 pub const LINK_PARAM: &str = "berth.link";
+/// The container's entrypoint.
+pub const MAIN: u32 = 0;
 
 /// IPv4 configuration for the guest's `eth0`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,9 +56,18 @@ pub struct TmpfsMount {
     pub options: String,
 }
 
-/// What the guest needs to run the container's process.
+/// An extra block device the guest mounts (an ext4 file system) before the entrypoint runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskMount {
+    /// The device in the guest, `/dev/vdb`, `/dev/vdc`, …
+    pub device: String,
+    pub path: String,
+    pub read_only: bool,
+}
+
+/// One process to run in the guest.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ContainerConfig {
+pub struct ProcessConfig {
     /// argv; `args[0]` is looked up in `PATH` from `env` when it has no slash.
     pub args: Vec<String>,
     /// `KEY=VALUE` pairs.
@@ -62,6 +76,14 @@ pub struct ContainerConfig {
     pub cwd: String,
     /// Docker's `--user`: `name`, `uid`, `name:group`, `uid:gid` ("" means root).
     pub user: String,
+    pub tty: bool,
+}
+
+/// What the guest needs to run the container.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContainerConfig {
+    /// The entrypoint (process 0).
+    pub process: ProcessConfig,
     pub hostname: String,
     /// Contents for `/etc/hosts`, if the host manages it.
     pub hosts: Option<String>,
@@ -69,7 +91,7 @@ pub struct ContainerConfig {
     pub resolv_conf: Option<String>,
     pub network: Option<NetConfig>,
     pub tmpfs: Vec<TmpfsMount>,
-    pub tty: bool,
+    pub disks: Vec<DiskMount>,
 }
 
 /// One frame on the link.
@@ -79,29 +101,59 @@ pub enum Message {
     Hello {
         version: u16,
     },
-    /// host → guest: the container to run.
+    /// host → guest: the container to run (its entrypoint is process 0).
     Config(ContainerConfig),
-    /// guest → host: the entrypoint is running with this (guest) pid.
+    /// host → guest: run another process in the container.
+    Exec {
+        id: u32,
+        process: ProcessConfig,
+    },
+    /// guest → host: process `id` is running with this (guest) pid.
     Started {
+        id: u32,
         pid: u32,
     },
-    /// guest → host: output of the entrypoint (with a tty, everything is `Stdout`).
-    Stdout(Vec<u8>),
-    Stderr(Vec<u8>),
-    /// host → guest: input for the entrypoint; `StdinClose` closes its stdin.
-    Stdin(Vec<u8>),
-    StdinClose,
-    /// host → guest: deliver this signal to the entrypoint.
-    Signal(i32),
-    /// host → guest: the terminal size changed (tty only).
+    /// guest → host: output of a process (with a tty, everything is `Stdout`).
+    Stdout {
+        id: u32,
+        data: Vec<u8>,
+    },
+    Stderr {
+        id: u32,
+        data: Vec<u8>,
+    },
+    /// host → guest: input for a process; `StdinClose` closes its stdin.
+    Stdin {
+        id: u32,
+        data: Vec<u8>,
+    },
+    StdinClose {
+        id: u32,
+    },
+    /// host → guest: deliver `signal` to process `id`, or with `all` to every process of
+    /// the container.
+    Signal {
+        id: u32,
+        signal: i32,
+        all: bool,
+    },
+    /// host → guest: the terminal size of process `id` changed (tty only).
     Resize {
+        id: u32,
         rows: u16,
         cols: u16,
     },
-    /// guest → host: something failed inside the guest (before `Exit`).
-    Error(String),
-    /// guest → host: the entrypoint's exit code (128+n for a signal); always the last frame.
-    Exit(i32),
+    /// guest → host: something failed for process `id` (before its `Exit`).
+    Error {
+        id: u32,
+        message: String,
+    },
+    /// guest → host: process `id` ended with `code` (128+n for a signal). For process 0
+    /// this is the container's end, and always the last frame.
+    Exit {
+        id: u32,
+        code: i32,
+    },
 }
 
 mod tag {
@@ -116,6 +168,7 @@ mod tag {
     pub const RESIZE: u8 = 9;
     pub const ERROR: u8 = 10;
     pub const EXIT: u8 = 11;
+    pub const EXEC: u8 = 12;
 }
 
 struct Enc(Vec<u8>);
@@ -233,6 +286,37 @@ impl<'a> Dec<'a> {
     }
 }
 
+impl Enc {
+    fn process(&mut self, p: &ProcessConfig) {
+        self.strs(&p.args);
+        self.strs(&p.env);
+        self.str(&p.cwd);
+        self.str(&p.user);
+        self.u8(u8::from(p.tty));
+    }
+}
+
+impl Dec<'_> {
+    fn process(&mut self) -> io::Result<ProcessConfig> {
+        Ok(ProcessConfig {
+            args: self.strs()?,
+            env: self.strs()?,
+            cwd: self.str()?,
+            user: self.str()?,
+            tty: self.bool()?,
+        })
+    }
+
+    /// A list count, bounded by what is left of the frame at `min` bytes an item.
+    fn count(&mut self, min: usize) -> io::Result<usize> {
+        let n = self.u32()? as usize;
+        if n > self.0.len() / min {
+            return Err(invalid("list longer than the frame"));
+        }
+        Ok(n)
+    }
+}
+
 impl Message {
     /// The whole frame, length prefix included.
     pub fn encode(&self) -> Vec<u8> {
@@ -244,10 +328,7 @@ impl Message {
             }
             Message::Config(c) => {
                 e.u8(tag::CONFIG);
-                e.strs(&c.args);
-                e.strs(&c.env);
-                e.str(&c.cwd);
-                e.str(&c.user);
+                e.process(&c.process);
                 e.str(&c.hostname);
                 e.opt_str(&c.hosts);
                 e.opt_str(&c.resolv_conf);
@@ -272,40 +353,62 @@ impl Message {
                     e.str(&t.path);
                     e.str(&t.options);
                 }
-                e.u8(u8::from(c.tty));
+                e.u32(u32::try_from(c.disks.len()).unwrap_or(u32::MAX));
+                for d in &c.disks {
+                    e.str(&d.device);
+                    e.str(&d.path);
+                    e.u8(u8::from(d.read_only));
+                }
             }
-            Message::Started { pid } => {
+            Message::Exec { id, process } => {
+                e.u8(tag::EXEC);
+                e.u32(*id);
+                e.process(process);
+            }
+            Message::Started { id, pid } => {
                 e.u8(tag::STARTED);
+                e.u32(*id);
                 e.u32(*pid);
             }
-            Message::Stdout(b) => {
+            Message::Stdout { id, data } => {
                 e.u8(tag::STDOUT);
-                e.bytes(b);
+                e.u32(*id);
+                e.bytes(data);
             }
-            Message::Stderr(b) => {
+            Message::Stderr { id, data } => {
                 e.u8(tag::STDERR);
-                e.bytes(b);
+                e.u32(*id);
+                e.bytes(data);
             }
-            Message::Stdin(b) => {
+            Message::Stdin { id, data } => {
                 e.u8(tag::STDIN);
-                e.bytes(b);
+                e.u32(*id);
+                e.bytes(data);
             }
-            Message::StdinClose => e.u8(tag::STDIN_CLOSE),
-            Message::Signal(s) => {
+            Message::StdinClose { id } => {
+                e.u8(tag::STDIN_CLOSE);
+                e.u32(*id);
+            }
+            Message::Signal { id, signal, all } => {
                 e.u8(tag::SIGNAL);
-                e.i32(*s);
+                e.u32(*id);
+                e.i32(*signal);
+                e.u8(u8::from(*all));
             }
-            Message::Resize { rows, cols } => {
+            Message::Resize { id, rows, cols } => {
                 e.u8(tag::RESIZE);
+                e.u32(*id);
                 e.u16(*rows);
                 e.u16(*cols);
             }
-            Message::Error(s) => {
+            Message::Error { id, message } => {
                 e.u8(tag::ERROR);
-                e.str(s);
+                e.u32(*id);
+                e.str(message);
             }
-            Message::Exit(code) => {
+            Message::Exit { id, code } => {
                 e.u8(tag::EXIT);
+                e.u32(*id);
                 e.i32(*code);
             }
         }
@@ -320,10 +423,7 @@ impl Message {
         let msg = match d.u8()? {
             tag::HELLO => Message::Hello { version: d.u16()? },
             tag::CONFIG => {
-                let args = d.strs()?;
-                let env = d.strs()?;
-                let cwd = d.str()?;
-                let user = d.str()?;
+                let process = d.process()?;
                 let hostname = d.str()?;
                 let hosts = d.opt_str()?;
                 let resolv_conf = d.opt_str()?;
@@ -344,10 +444,7 @@ impl Message {
                 } else {
                     None
                 };
-                let n = d.u32()? as usize;
-                if n > d.0.len() / 8 {
-                    return Err(invalid("tmpfs list longer than the frame"));
-                }
+                let n = d.count(8)?;
                 let mut tmpfs = Vec::with_capacity(n);
                 for _ in 0..n {
                     tmpfs.push(TmpfsMount {
@@ -355,32 +452,64 @@ impl Message {
                         options: d.str()?,
                     });
                 }
-                let tty = d.bool()?;
+                let n = d.count(9)?;
+                let mut disks = Vec::with_capacity(n);
+                for _ in 0..n {
+                    disks.push(DiskMount {
+                        device: d.str()?,
+                        path: d.str()?,
+                        read_only: d.bool()?,
+                    });
+                }
                 Message::Config(ContainerConfig {
-                    args,
-                    env,
-                    cwd,
-                    user,
+                    process,
                     hostname,
                     hosts,
                     resolv_conf,
                     network,
                     tmpfs,
-                    tty,
+                    disks,
                 })
             }
-            tag::STARTED => Message::Started { pid: d.u32()? },
-            tag::STDOUT => Message::Stdout(d.bytes()?),
-            tag::STDERR => Message::Stderr(d.bytes()?),
-            tag::STDIN => Message::Stdin(d.bytes()?),
-            tag::STDIN_CLOSE => Message::StdinClose,
-            tag::SIGNAL => Message::Signal(d.i32()?),
+            tag::EXEC => Message::Exec {
+                id: d.u32()?,
+                process: d.process()?,
+            },
+            tag::STARTED => Message::Started {
+                id: d.u32()?,
+                pid: d.u32()?,
+            },
+            tag::STDOUT => Message::Stdout {
+                id: d.u32()?,
+                data: d.bytes()?,
+            },
+            tag::STDERR => Message::Stderr {
+                id: d.u32()?,
+                data: d.bytes()?,
+            },
+            tag::STDIN => Message::Stdin {
+                id: d.u32()?,
+                data: d.bytes()?,
+            },
+            tag::STDIN_CLOSE => Message::StdinClose { id: d.u32()? },
+            tag::SIGNAL => Message::Signal {
+                id: d.u32()?,
+                signal: d.i32()?,
+                all: d.bool()?,
+            },
             tag::RESIZE => Message::Resize {
+                id: d.u32()?,
                 rows: d.u16()?,
                 cols: d.u16()?,
             },
-            tag::ERROR => Message::Error(d.str()?),
-            tag::EXIT => Message::Exit(d.i32()?),
+            tag::ERROR => Message::Error {
+                id: d.u32()?,
+                message: d.str()?,
+            },
+            tag::EXIT => Message::Exit {
+                id: d.u32()?,
+                code: d.i32()?,
+            },
             t => return Err(invalid(&format!("unknown message tag {t}"))),
         };
         if !d.0.is_empty() {
@@ -462,10 +591,13 @@ mod tests {
 
     fn full_config() -> ContainerConfig {
         ContainerConfig {
-            args: vec!["sh".into(), "-c".into(), "echo hi; exit 42".into()],
-            env: vec!["PATH=/bin".into(), "A=b=c".into()],
-            cwd: "/tmp".into(),
-            user: "nobody:65534".into(),
+            process: ProcessConfig {
+                args: vec!["sh".into(), "-c".into(), "echo hi; exit 42".into()],
+                env: vec!["PATH=/bin".into(), "A=b=c".into()],
+                cwd: "/tmp".into(),
+                user: "nobody:65534".into(),
+                tty: true,
+            },
             hostname: "box".into(),
             hosts: Some("127.0.0.1 localhost\n".into()),
             resolv_conf: None,
@@ -479,7 +611,11 @@ mod tests {
                 path: "/run".into(),
                 options: "size=64m,noexec".into(),
             }],
-            tty: true,
+            disks: vec![DiskMount {
+                device: "/dev/vdb".into(),
+                path: "/data".into(),
+                read_only: true,
+            }],
         }
     }
 
@@ -488,16 +624,40 @@ mod tests {
             Message::Hello { version: VERSION },
             Message::Config(full_config()),
             Message::Config(ContainerConfig::default()),
-            Message::Started { pid: 7 },
-            Message::Stdout(b"hi\n".to_vec()),
-            Message::Stderr(vec![0, 255, 10]),
-            Message::Stdin(Vec::new()),
-            Message::StdinClose,
-            Message::Signal(15),
-            Message::Resize { rows: 24, cols: 80 },
-            Message::Error("exec: no such file".into()),
-            Message::Exit(-1),
-            Message::Exit(42),
+            Message::Exec {
+                id: 3,
+                process: full_config().process,
+            },
+            Message::Started { id: 0, pid: 7 },
+            Message::Stdout {
+                id: 0,
+                data: b"hi\n".to_vec(),
+            },
+            Message::Stderr {
+                id: 2,
+                data: vec![0, 255, 10],
+            },
+            Message::Stdin {
+                id: 1,
+                data: Vec::new(),
+            },
+            Message::StdinClose { id: 0 },
+            Message::Signal {
+                id: 0,
+                signal: 15,
+                all: true,
+            },
+            Message::Resize {
+                id: 4,
+                rows: 24,
+                cols: 80,
+            },
+            Message::Error {
+                id: 1,
+                message: "exec: no such file".into(),
+            },
+            Message::Exit { id: 5, code: -1 },
+            Message::Exit { id: 0, code: 42 },
         ]
     }
 
@@ -563,11 +723,11 @@ mod tests {
         // Unknown tag.
         assert!(Message::decode(&[200]).is_err());
         // String length beyond the frame.
-        assert!(Message::decode(&[tag::STDOUT, 0, 0, 1, 0, b'x']).is_err());
+        assert!(Message::decode(&[tag::STDOUT, 0, 0, 0, 0, 0, 0, 1, 0, b'x']).is_err());
         // A list count that cannot fit.
         assert!(Message::decode(&[tag::CONFIG, 0xff, 0xff, 0xff, 0xff]).is_err());
         // Trailing garbage.
-        let mut f = Message::Exit(1).encode()[4..].to_vec();
+        let mut f = Message::Exit { id: 0, code: 1 }.encode()[4..].to_vec();
         f.push(0);
         assert!(Message::decode(&f).is_err());
         // Prefix length out of range.
@@ -585,16 +745,20 @@ mod tests {
     fn wire_format_is_stable() {
         // Pin the bytes so a change to the encoding is a deliberate VERSION bump.
         assert_eq!(
-            Message::Exit(42).encode(),
-            vec![0, 0, 0, 5, tag::EXIT, 0, 0, 0, 42]
+            Message::Exit { id: 0, code: 42 }.encode(),
+            vec![0, 0, 0, 9, tag::EXIT, 0, 0, 0, 0, 0, 0, 0, 42]
         );
         assert_eq!(
-            Message::Hello { version: 1 }.encode(),
-            vec![0, 0, 0, 3, tag::HELLO, 0, 1]
+            Message::Hello { version: 2 }.encode(),
+            vec![0, 0, 0, 3, tag::HELLO, 0, 2]
         );
         assert_eq!(
-            Message::Stdout(b"hi".to_vec()).encode(),
-            vec![0, 0, 0, 7, tag::STDOUT, 0, 0, 0, 2, b'h', b'i']
+            Message::Stdout {
+                id: 1,
+                data: b"hi".to_vec()
+            }
+            .encode(),
+            vec![0, 0, 0, 11, tag::STDOUT, 0, 0, 0, 1, 0, 0, 0, 2, b'h', b'i']
         );
     }
 }

@@ -619,12 +619,26 @@ impl GuestLink {
         stdin: &[u8],
         timeout: Duration,
     ) -> Result<RunOutcome> {
-        let t0 = Instant::now();
         self.send(&Message::Config(config))?;
+        self.run_to_exit_after_config(stdin, timeout)
+    }
+
+    /// [`GuestLink::run_to_exit`] for a link whose `Config` is already sent (and whose
+    /// conversation may have gone on since): sends `stdin` and collects the entrypoint's
+    /// output until its `Exit`.
+    pub fn run_to_exit_after_config(
+        mut self,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<RunOutcome> {
+        let t0 = Instant::now();
         for chunk in stdin.chunks(protocol::MAX_CHUNK) {
-            self.send(&Message::Stdin(chunk.to_vec()))?;
+            self.send(&Message::Stdin {
+                id: protocol::MAIN,
+                data: chunk.to_vec(),
+            })?;
         }
-        self.send(&Message::StdinClose)?;
+        self.send(&Message::StdinClose { id: protocol::MAIN })?;
         let mut out = RunOutcome::default();
         loop {
             let left = timeout
@@ -649,14 +663,14 @@ impl GuestLink {
                         ),
                     )));
                 }
-                Some(Message::Started { pid }) => {
+                Some(Message::Started { id: 0, pid }) => {
                     out.pid = Some(pid);
                     out.started_after = Some(t0.elapsed());
                 }
-                Some(Message::Stdout(b)) => out.stdout.extend(b),
-                Some(Message::Stderr(b)) => out.stderr.extend(b),
-                Some(Message::Error(e)) => out.errors.push(e),
-                Some(Message::Exit(code)) => {
+                Some(Message::Stdout { id: 0, data }) => out.stdout.extend(data),
+                Some(Message::Stderr { id: 0, data }) => out.stderr.extend(data),
+                Some(Message::Error { id: 0, message }) => out.errors.push(message),
+                Some(Message::Exit { id: 0, code }) => {
                     out.exit_code = code;
                     out.exited_after = t0.elapsed();
                     return Ok(out);
@@ -843,21 +857,25 @@ mod tests {
                 let mut input = Vec::new();
                 loop {
                     match protocol::read_message(&mut s).unwrap().unwrap() {
-                        Message::Stdin(b) => input.extend(b),
-                        Message::StdinClose => break,
+                        Message::Stdin { id: 0, data } => input.extend(data),
+                        Message::StdinClose { id: 0 } => break,
                         m => panic!("{m:?}"),
                     }
                 }
-                protocol::write_message(&mut s, &Message::Started { pid: 9 }).unwrap();
-                protocol::write_message(&mut s, &Message::Stdout(c.args.join(" ").into_bytes()))
-                    .unwrap();
-                protocol::write_message(&mut s, &Message::Stderr(input)).unwrap();
-                protocol::write_message(&mut s, &Message::Exit(42)).unwrap();
+                let send = |s: &mut UnixStream, m: Message| protocol::write_message(s, &m).unwrap();
+                send(&mut s, Message::Started { id: 0, pid: 9 });
+                let data = c.process.args.join(" ").into_bytes();
+                send(&mut s, Message::Stdout { id: 0, data });
+                send(&mut s, Message::Stderr { id: 0, data: input });
+                send(&mut s, Message::Exit { id: 0, code: 42 });
             }
         });
         let link = GuestLink::accept(&listener, &mut vm, Duration::from_secs(10)).unwrap();
         let config = ContainerConfig {
-            args: vec!["echo".into(), "hi".into()],
+            process: protocol::ProcessConfig {
+                args: vec!["echo".into(), "hi".into()],
+                ..Default::default()
+            },
             ..Default::default()
         };
         let out = link

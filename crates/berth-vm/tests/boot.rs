@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use berth_vm::initramfs::{DEFAULT_MODULES, InitramfsCache};
 use berth_vm::kernel::{self, KernelLocator};
-use berth_vm::protocol::{ContainerConfig, TmpfsMount};
+use berth_vm::protocol::{ContainerConfig, DiskMount, Message, ProcessConfig, TmpfsMount};
 use berth_vm::rootfs::{self, RootfsCache};
 use berth_vm::vmm::{Accel, Disk, GuestLink, QemuMicrovm, RunOutcome, VmConfig, Vmm};
 
@@ -111,8 +111,13 @@ struct Timings {
     vmm_gone: Duration,
 }
 
-/// Boots one VM running `config`, feeding it `stdin`; returns what came back and the console.
-fn boot(env: &Env, config: ContainerConfig, stdin: &[u8]) -> (RunOutcome, Timings, String) {
+/// Boots one VM with `extra_disks`, and lets `drive` talk to its init (for example
+/// [`GuestLink::run_to_exit`]); returns what came back and the console.
+fn boot(
+    env: &Env,
+    extra_disks: Vec<Disk>,
+    drive: impl FnOnce(GuestLink, Duration) -> berth_vm::Result<RunOutcome>,
+) -> (RunOutcome, Timings, String) {
     // One QEMU at a time across test threads and processes.
     let lock = fs::File::create(env.cache.join("qemu.lock")).unwrap();
     lock.lock().unwrap();
@@ -129,6 +134,7 @@ fn boot(env: &Env, config: ContainerConfig, stdin: &[u8]) -> (RunOutcome, Timing
         &sock,
         &console,
     );
+    cfg.extra_disks = extra_disks;
     if std::env::var_os("BERTH_VM_DEBUG").is_some() {
         cfg.cmdline_extra.push("berth.debug".into());
     }
@@ -153,7 +159,7 @@ fn boot(env: &Env, config: ContainerConfig, stdin: &[u8]) -> (RunOutcome, Timing
     let hello = t0.elapsed();
     let left = BOOT_BOUND.saturating_sub(t0.elapsed());
     let t1 = Instant::now();
-    let out = match link.run_to_exit(config, stdin, left) {
+    let out = match drive(link, left) {
         Ok(o) => o,
         Err(e) => {
             vm.kill().unwrap();
@@ -191,7 +197,7 @@ fn boot(env: &Env, config: ContainerConfig, stdin: &[u8]) -> (RunOutcome, Timing
 }
 
 #[test]
-fn boot_runs_entrypoint_streams_output_and_exit_code() {
+fn boot_runs_entrypoint_and_execs_with_a_data_disk() {
     let env = match setup() {
         Ok(e) => e,
         Err(why) => {
@@ -199,16 +205,87 @@ fn boot_runs_entrypoint_streams_output_and_exit_code() {
             return;
         }
     };
+    // A read-only ext4 data disk, as a bind mount becomes one.
+    let data = tempfile::tempdir().unwrap();
+    fs::write(data.path().join("hello.txt"), "from the disk\n").unwrap();
+    let disk_dir = tempfile::tempdir().unwrap();
+    let disk = disk_dir.path().join("data.ext4");
+    let ok = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-d"])
+        .arg(data.path())
+        .arg(&disk)
+        .arg("8M")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mkfs.ext4 -d failed");
     let config = ContainerConfig {
-        args: vec![
-            "sh".into(),
-            "-c".into(),
-            "read x; echo hi $x; echo oops >&2; exit 42".into(),
-        ],
-        env: vec!["PATH=/bin".into()],
+        process: ProcessConfig {
+            args: vec![
+                "sh".into(),
+                "-c".into(),
+                "read x; echo hi $x; echo oops >&2; exit 42".into(),
+            ],
+            env: vec!["PATH=/bin".into()],
+            ..Default::default()
+        },
+        disks: vec![DiskMount {
+            device: "/dev/vdb".into(),
+            path: "/data".into(),
+            read_only: true,
+        }],
         ..Default::default()
     };
-    let (out, t, console) = boot(&env, config, b"there\n");
+    let mut execs: Vec<(Vec<u8>, Vec<u8>, i32)> = Vec::new();
+    let disks = vec![Disk {
+        read_only: true,
+        ..Disk::raw(&disk)
+    }];
+    let (out, t, console) = boot(&env, disks, |mut link, left| {
+        // While the entrypoint waits for its stdin, exec two processes beside it.
+        link.send(&Message::Config(config))?;
+        let exec = |args: &[&str], user: &str| ProcessConfig {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: vec!["PATH=/bin".into()],
+            user: user.into(),
+            ..Default::default()
+        };
+        link.stream().set_read_timeout(Some(left)).unwrap();
+        let mut started_main = None;
+        let mut pending = 2;
+        let mut results = vec![(Vec::new(), Vec::new(), -1); 2];
+        while pending > 0 {
+            match link.recv()? {
+                Some(Message::Started { id: 0, pid }) => {
+                    started_main = Some(pid);
+                    link.send(&Message::Exec {
+                        id: 1,
+                        process: exec(&["cat", "/data/hello.txt"], ""),
+                    })?;
+                    let touch = "touch /data/x 2>&1; id -u; exit 7";
+                    link.send(&Message::Exec {
+                        id: 2,
+                        process: exec(&["sh", "-c", touch], "app"),
+                    })?;
+                }
+                Some(Message::Started { .. }) => {}
+                Some(Message::Stdout { id, data }) if id > 0 => {
+                    results[id as usize - 1].0.extend(data)
+                }
+                Some(Message::Stderr { id, data }) if id > 0 => {
+                    results[id as usize - 1].1.extend(data)
+                }
+                Some(Message::Exit { id, code }) if id > 0 => {
+                    results[id as usize - 1].2 = code;
+                    pending -= 1;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        execs = results;
+        assert!(started_main.is_some());
+        link.run_to_exit_after_config(b"there\n", left)
+    });
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "hi there\n",
@@ -217,8 +294,15 @@ fn boot_runs_entrypoint_streams_output_and_exit_code() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
     assert_eq!(out.exit_code, 42);
     assert!(out.errors.is_empty(), "{:?}", out.errors);
-    assert!(out.pid.is_some() && t.started.is_some());
     assert!(t.vmm_gone < BOOT_BOUND);
+    assert_eq!(
+        (String::from_utf8_lossy(&execs[0].0).as_ref(), execs[0].2),
+        ("from the disk\n", 0)
+    );
+    let second = String::from_utf8_lossy(&execs[1].0).to_string();
+    assert!(second.contains("Read-only file system"), "{second}");
+    assert!(second.ends_with("1000\n"), "{second}");
+    assert_eq!(execs[1].2, 7);
 }
 
 #[test]
@@ -234,20 +318,24 @@ fn boot_applies_env_cwd_user_hostname_and_tty() {
                   grep -c vmbox /etc/hosts; grep scratch /proc/mounts | cut -d' ' -f3; \
                   test -t 0 && echo tty; exit 3";
     let config = ContainerConfig {
-        args: vec!["/bin/sh".into(), "-c".into(), script.into()],
-        env: vec!["FOO=bar baz".into()],
-        cwd: "/home/app/work".into(),
-        user: "app".into(),
+        process: ProcessConfig {
+            args: vec!["/bin/sh".into(), "-c".into(), script.into()],
+            env: vec!["FOO=bar baz".into()],
+            cwd: "/home/app/work".into(),
+            user: "app".into(),
+            tty: true,
+        },
         hostname: "vmbox".into(),
         hosts: Some("127.0.0.1 localhost\n10.0.0.2 vmbox\n".into()),
         tmpfs: vec![TmpfsMount {
             path: "/scratch".into(),
             options: "size=8m".into(),
         }],
-        tty: true,
         ..Default::default()
     };
-    let (out, _, console) = boot(&env, config, b"");
+    let (out, _, console) = boot(&env, Vec::new(), |link, left| {
+        link.run_to_exit(config, b"", left)
+    });
     let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
