@@ -8,8 +8,10 @@ mod fdio;
 mod json_log;
 mod logger;
 mod oom;
+mod process;
 mod runtime;
 mod server;
+mod vm;
 
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -39,12 +41,14 @@ struct Args {
     log_max_file: u32,
     /// Keep the container's stdin open for attach.
     open_stdin: bool,
+    /// The container is a micro-VM described by `vm.json` in the state directory.
+    vm: bool,
     /// The cgroupfs mount, for reading OOM counters.
     cgroupfs: PathBuf,
 }
 
 const USAGE: &str = "usage: berth-shim --id ID --state-dir DIR --runtime-root DIR --log-path FILE \
-[--runtime BIN] [--log-max-size BYTES] [--log-max-file N] [--open-stdin] [--cgroupfs DIR]";
+[--runtime BIN] [--log-max-size BYTES] [--log-max-file N] [--open-stdin] [--cgroupfs DIR] [--vm]";
 
 impl Args {
     fn parse(mut argv: impl Iterator<Item = std::ffi::OsString>) -> Result<Args, String> {
@@ -58,12 +62,17 @@ impl Args {
             log_max_size: None,
             log_max_file: 1,
             open_stdin: false,
+            vm: false,
             cgroupfs: PathBuf::from("/sys/fs/cgroup"),
         };
         while let Some(flag) = argv.next() {
             let flag = flag.to_string_lossy().into_owned();
             if flag == "--open-stdin" {
                 args.open_stdin = true;
+                continue;
+            }
+            if flag == "--vm" {
+                args.vm = true;
                 continue;
             }
             let value = argv.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -146,13 +155,22 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
-    let began = std::time::Instant::now();
     detach()?;
     // Sockets are bound by name from here: their full paths can exceed the 108 bytes a
     // socket address holds.
     std::env::set_current_dir(state.path())
         .with_context(|| format!("enter {}", state.path().display()))?;
     std::fs::write(state.shim_pid(), std::process::id().to_string()).context("write shim.pid")?;
+    if args.vm {
+        run_vm(args, state)
+    } else {
+        run_runtime(args, state)
+    }
+}
+
+/// A container created by an OCI runtime.
+fn run_runtime(args: Args, state: StateDir) -> anyhow::Result<()> {
+    let began = std::time::Instant::now();
     let spec: SpecView =
         serde_json::from_slice(&std::fs::read(state.spec()).context("read config.json")?)
             .context("parse config.json")?;
@@ -192,20 +210,7 @@ fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
             return Err(err);
         }
     };
-    let prepared = (|| -> anyhow::Result<_> {
-        let log = json_log::JsonLog::open(&args.log_path, args.log_max_size, args.log_max_file)
-            .with_context(|| format!("open log {}", args.log_path.display()))?;
-        let _ = std::fs::remove_file(state.socket());
-        let socket_name = state
-            .socket()
-            .file_name()
-            .map(std::path::PathBuf::from)
-            .unwrap_or_default();
-        let listener = std::os::unix::net::UnixListener::bind(&socket_name)
-            .with_context(|| format!("bind {}", state.socket().display()))?;
-        Ok((log, listener))
-    })();
-    let (log, listener) = match prepared {
+    let (log, listener) = match serve_prepared(&args, &state) {
         Ok(prepared) => prepared,
         Err(err) => {
             // The container exists but cannot be served: take it down again.
@@ -219,19 +224,81 @@ fn run(args: Args, state: StateDir) -> anyhow::Result<()> {
     report(&Ready::Created { pid });
     close_stdout()?;
     let config = server::Config {
-        id: args.id,
-        runtime,
-        starter: std::cell::RefCell::new(starter),
+        id: args.id.clone(),
         state,
         cgroupfs: args.cgroupfs,
         cgroups_path,
     };
+    let backend = process::RuntimeBackend::new(&args.id, runtime, starter, pid);
+    let shim = server::Shim::new(config, server::Backend::Runtime(backend), log);
+    event_loop(server::run(
+        shim,
+        move |shim| process::RuntimeBackend::start_tasks(shim, io),
+        listener,
+    ))
+}
+
+/// A micro-VM container (`--vm`): booted from the daemon's `vm.json`.
+fn run_vm(args: Args, state: StateDir) -> anyhow::Result<()> {
+    let spec_file = state.path().join(berth_shim::vm::VmSpec::FILE);
+    let spec: berth_shim::vm::VmSpec =
+        serde_json::from_slice(&std::fs::read(&spec_file).context("read vm.json")?)
+            .context("parse vm.json")?;
+    let booted = vm::boot(&spec, &state).and_then(|booted| {
+        let prepared = serve_prepared(&args, &state)?;
+        Ok((booted, prepared))
+    });
+    let (booted, (log, listener)) = match booted {
+        Ok(ready) => ready,
+        Err(err) => {
+            vm::cleanup_failed(&spec);
+            report(&Ready::Failed {
+                message: format!("{err:#}"),
+            });
+            return Err(err);
+        }
+    };
+    report(&Ready::Created {
+        pid: booted.vm.pid() as i32,
+    });
+    close_stdout()?;
+    let config = server::Config {
+        id: args.id.clone(),
+        state,
+        cgroupfs: args.cgroupfs,
+        cgroups_path: spec.cgroup.clone(),
+    };
+    let backend = vm::VmBackend::new(booted, &spec);
+    let shim = server::Shim::new(config, server::Backend::Vm(backend), log);
+    event_loop(server::run(shim, vm::VmBackend::start_tasks, listener))
+}
+
+/// The json-file log and the shim's socket.
+fn serve_prepared(
+    args: &Args,
+    state: &StateDir,
+) -> anyhow::Result<(json_log::JsonLog, std::os::unix::net::UnixListener)> {
+    let log = json_log::JsonLog::open(&args.log_path, args.log_max_size, args.log_max_file)
+        .with_context(|| format!("open log {}", args.log_path.display()))?;
+    let _ = std::fs::remove_file(state.socket());
+    let socket_name = state
+        .socket()
+        .file_name()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default();
+    let listener = std::os::unix::net::UnixListener::bind(&socket_name)
+        .with_context(|| format!("bind {}", state.socket().display()))?;
+    Ok((log, listener))
+}
+
+/// Runs `serve` on a current-thread runtime.
+fn event_loop(serve: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("start the event loop")?;
     let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, server::run(config, pid, io, log, listener))
+    local.block_on(&rt, serve)
 }
 
 /// Its own session, so the daemon's process group and terminal signals never reach

@@ -1,13 +1,16 @@
-//! The shim's event loop (one thread, tokio's current-thread runtime): output pumps into
-//! the json-file log and attached clients, the reaper, and one task per connection.
+//! The shim's event loop (one thread, tokio's current-thread runtime): the container's
+//! output into the json-file log and attached clients, and one task per connection.
+//!
+//! What the container is lives behind [`Backend`]: a process created by an OCI runtime
+//! ([`crate::process`]), or a micro-VM talking through its guest link ([`crate::vm`]).
+//! Attach, wait, the log, the exit status and the exec streams are the same for both.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::io;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
-use anyhow::Context;
 use berth_shim::protocol::{AttachRequest, ExecRequest, ExitStatus, Request, Response, ShimState};
 use berth_shim::{Frame, StateDir, StreamKind};
 use bytes::Bytes;
@@ -16,22 +19,57 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
-use crate::fdio::{self, AsyncFdIo};
+use crate::fdio::AsyncFdIo;
 use crate::json_log::{JsonLog, Stream};
-use crate::runtime::{self, Operation, ProcessIo};
+use crate::process::RuntimeBackend;
+use crate::vm::{GuestInput, VmBackend};
 
 /// How long output may keep flowing after the process it belongs to has exited (a
 /// grandchild can hold the pipe open).
-const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
+pub const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 
 pub struct Config {
     pub id: String,
-    pub runtime: runtime::Runtime,
-    /// The runtime still waiting to start the container, when it can.
-    pub starter: RefCell<Option<runtime::Starter>>,
     pub state: StateDir,
     pub cgroupfs: PathBuf,
     pub cgroups_path: String,
+}
+
+/// What runs the container (one per shim: the variants' sizes do not matter).
+#[allow(clippy::large_enum_variant)]
+pub enum Backend {
+    Runtime(RuntimeBackend),
+    Vm(VmBackend),
+}
+
+/// Where a client's input goes: a pipe or terminal, or a process in the guest.
+pub enum Input {
+    Fd(Rc<AsyncFdIo>),
+    Guest(GuestInput),
+}
+
+impl Input {
+    pub async fn write_all(&self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Input::Fd(fd) => fd.write_all(data).await,
+            Input::Guest(guest) => guest.write(data),
+        }
+    }
+
+    /// Ends the input (a pipe closes when the last reference goes).
+    pub fn close(&self) {
+        if let Input::Guest(guest) = self {
+            guest.close();
+        }
+    }
+}
+
+/// A started exec: its output frames, its exit code, its input.
+pub struct ExecStream {
+    pub pid: i32,
+    pub frames: mpsc::UnboundedReceiver<Frame>,
+    pub done: oneshot::Receiver<i32>,
+    pub stdin: Option<Input>,
 }
 
 struct Subscriber {
@@ -41,90 +79,97 @@ struct Subscriber {
 }
 
 pub struct Shim {
-    config: Config,
-    init_pid: i32,
-    started: Cell<bool>,
-    paused: Cell<bool>,
-    stdin: Rc<RefCell<Option<Rc<AsyncFdIo>>>>,
-    terminal: Option<Rc<AsyncFdIo>>,
+    pub config: Config,
+    pub backend: Backend,
+    pub started: Cell<bool>,
+    pub paused: Cell<bool>,
+    pub stdin: Rc<RefCell<Option<Rc<Input>>>>,
     subscribers: RefCell<Vec<Subscriber>>,
     log: RefCell<JsonLog>,
-    init_status: Cell<Option<i32>>,
-    outputs_open: Cell<u32>,
-    changed: Notify,
+    /// The container's exit code, once known.
+    pub init_status: Cell<Option<i32>>,
+    /// Why the container ended, when it was not its process's own doing.
+    pub exit_error: RefCell<Option<String>>,
+    /// Output streams still open.
+    pub outputs_open: Cell<u32>,
+    pub changed: Notify,
     exit: watch::Sender<Option<ExitStatus>>,
-    execs: RefCell<HashMap<i32, oneshot::Sender<i32>>>,
-    exec_terminals: RefCell<HashMap<String, Rc<AsyncFdIo>>>,
-    exec_counter: Cell<u32>,
     connections: Cell<u32>,
 }
 
 impl Shim {
-    pub fn new(config: Config, init_pid: i32, log: JsonLog) -> Rc<Shim> {
+    pub fn new(config: Config, backend: Backend, log: JsonLog) -> Rc<Shim> {
         Rc::new(Shim {
             config,
-            init_pid,
+            backend,
             started: Cell::new(false),
             paused: Cell::new(false),
             stdin: Rc::new(RefCell::new(None)),
-            terminal: None,
             subscribers: RefCell::new(Vec::new()),
             log: RefCell::new(log),
             init_status: Cell::new(None),
+            exit_error: RefCell::new(None),
             outputs_open: Cell::new(0),
             changed: Notify::new(),
             exit: watch::channel(None).0,
-            execs: RefCell::new(HashMap::new()),
-            exec_terminals: RefCell::new(HashMap::new()),
-            exec_counter: Cell::new(0),
             connections: Cell::new(0),
         })
-    }
-
-    fn operate(&self, op: Operation) -> anyhow::Result<()> {
-        // A runtime still waiting to start the container does so itself; for anything
-        // else it is let go first (it exits, leaving the container created).
-        let starter = self.config.starter.borrow_mut().take();
-        match (op, starter) {
-            (Operation::Start, Some(starter)) => starter.start(),
-            _ => self.config.runtime.operate(&self.config.id, op),
-        }
     }
 
     fn exited(&self) -> Option<ExitStatus> {
         self.exit.borrow().clone()
     }
+
+    /// The container is up and has not exited.
+    pub fn running(&self) -> bool {
+        self.exited().is_none() && self.init_status.get().is_none()
+    }
+
+    /// Records the container's exit code (the first one wins).
+    pub fn set_exit(&self, code: i32) {
+        if self.init_status.get().is_none() {
+            self.init_status.set(Some(code));
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// Output of the container: into the log and to every attached client that wants it.
+    pub fn publish(&self, stream: Stream, data: &[u8]) {
+        if let Err(err) = self.log.borrow_mut().write(stream, data) {
+            tracing::warn!("write log: {err}");
+        }
+        let kind = match stream {
+            Stream::Stdout => StreamKind::Stdout,
+            Stream::Stderr => StreamKind::Stderr,
+        };
+        let frame = Frame::new(kind, Bytes::copy_from_slice(data));
+        self.subscribers.borrow_mut().retain(|sub| {
+            let wanted = match stream {
+                Stream::Stdout => sub.stdout,
+                Stream::Stderr => sub.stderr,
+            };
+            !wanted || sub.tx.send(frame.clone()).is_ok()
+        });
+    }
+
+    /// An output stream of the container ended.
+    pub fn output_closed(&self, stream: Stream) {
+        let _ = self.log.borrow_mut().flush_partial(stream);
+        self.outputs_open
+            .set(self.outputs_open.get().saturating_sub(1));
+        self.changed.notify_waiters();
+    }
 }
 
 /// Runs until the container has exited, its status is recorded, and the clients
-/// waiting for it have been told (or a short grace period has passed).
+/// waiting for it have been told (or a short grace period has passed). The backend's
+/// tasks (output pumps, reaper, guest link) are spawned by `start_tasks`.
 pub async fn run(
-    config: Config,
-    init_pid: i32,
-    io: ProcessIo,
-    log: JsonLog,
+    shim: Rc<Shim>,
+    start_tasks: impl FnOnce(&Rc<Shim>) -> anyhow::Result<()>,
     listener: std::os::unix::net::UnixListener,
 ) -> anyhow::Result<()> {
-    let mut shim = Shim::new(config, init_pid, log);
-    let stdout = Rc::new(AsyncFdIo::new(io.stdout)?);
-    {
-        let shim_mut = Rc::get_mut(&mut shim).expect("no other references yet");
-        if io.terminal {
-            shim_mut.terminal = Some(stdout.clone());
-        }
-        if let Some(stdin) = io.stdin {
-            *shim_mut.stdin.borrow_mut() = Some(Rc::new(AsyncFdIo::new(stdin)?));
-        }
-    }
-    let mut pumps = vec![(stdout, Stream::Stdout)];
-    if let Some(stderr) = io.stderr {
-        pumps.push((Rc::new(AsyncFdIo::new(stderr)?), Stream::Stderr));
-    }
-    for (fd, stream) in pumps {
-        shim.outputs_open.set(shim.outputs_open.get() + 1);
-        tokio::task::spawn_local(pump_output(shim.clone(), fd, stream));
-    }
-    tokio::task::spawn_local(reaper(shim.clone()));
+    start_tasks(&shim)?;
     listener.set_nonblocking(true)?;
     let listener = tokio::net::UnixListener::from_std(listener)?;
     let accept = tokio::task::spawn_local(accept_loop(shim.clone(), listener));
@@ -159,7 +204,8 @@ async fn accept_loop(shim: Rc<Shim>, listener: tokio::net::UnixListener) {
     }
 }
 
-/// Waits for the init to exit and its output to drain, then records the exit.
+/// Waits for the container to exit and its output to drain, cleans up after it, then
+/// records the exit.
 async fn supervise(shim: &Rc<Shim>) {
     let code = loop {
         let notified = shim.changed.notified();
@@ -183,86 +229,17 @@ async fn supervise(shim: &Rc<Shim>) {
     {
         tracing::warn!("output still open {DRAIN_AFTER_EXIT:?} after the container exited");
     }
-    let oom = crate::oom::oom_killed(&shim.config.cgroupfs, &shim.config.cgroups_path);
-    shim.config.starter.borrow_mut().take();
-    if let Err(err) = shim
-        .config
-        .runtime
-        .delete_exited(&shim.config.id, &shim.config.cgroups_path)
-    {
-        tracing::warn!("delete the runtime's container: {err:#}");
-    }
-    let status = ExitStatus::now(code, oom);
+    let oom = match &shim.backend {
+        Backend::Runtime(runtime) => runtime.finish(&shim.config),
+        Backend::Vm(vm) => vm.finish(&shim.config).await,
+    };
+    let mut status = ExitStatus::now(code, oom);
+    status.error = shim.exit_error.borrow().clone();
     if let Err(err) = shim.config.state.write_exit(&status) {
         tracing::error!("write the exit status: {err}");
     }
     tracing::info!(code, oom, "container exited");
     shim.exit.send_replace(Some(status));
-}
-
-async fn pump_output(shim: Rc<Shim>, fd: Rc<AsyncFdIo>, stream: Stream) {
-    let kind = match stream {
-        Stream::Stdout => StreamKind::Stdout,
-        Stream::Stderr => StreamKind::Stderr,
-    };
-    let mut buf = vec![0u8; Frame::MAX_PAYLOAD];
-    loop {
-        let n = match fd.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(err) => {
-                tracing::warn!(?stream, "read output: {err}");
-                break;
-            }
-        };
-        let data = &buf[..n];
-        if let Err(err) = shim.log.borrow_mut().write(stream, data) {
-            tracing::warn!("write log: {err}");
-        }
-        let frame = Frame::new(kind, Bytes::copy_from_slice(data));
-        shim.subscribers.borrow_mut().retain(|sub| {
-            let wanted = match stream {
-                Stream::Stdout => sub.stdout,
-                Stream::Stderr => sub.stderr,
-            };
-            !wanted || sub.tx.send(frame.clone()).is_ok()
-        });
-    }
-    let _ = shim.log.borrow_mut().flush_partial(stream);
-    shim.outputs_open.set(shim.outputs_open.get() - 1);
-    shim.changed.notify_waiters();
-}
-
-/// Reaps every child; the init's status and exec'd processes' statuses go where they
-/// are awaited.
-async fn reaper(shim: Rc<Shim>) {
-    let mut signals = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()) {
-        Ok(signals) => signals,
-        Err(err) => {
-            tracing::error!("cannot watch SIGCHLD: {err}");
-            return;
-        }
-    };
-    loop {
-        loop {
-            let mut status = 0;
-            // SAFETY: `status` is a valid place for the kernel to write the wait status.
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-            if pid <= 0 {
-                break;
-            }
-            let code = ExitStatus::code_of_wait_status(status);
-            if pid == shim.init_pid {
-                shim.init_status.set(Some(code));
-                shim.changed.notify_waiters();
-            } else if let Some(done) = shim.execs.borrow_mut().remove(&pid) {
-                let _ = done.send(code);
-            }
-        }
-        if signals.recv().await.is_none() {
-            return;
-        }
-    }
 }
 
 async fn serve(shim: &Rc<Shim>, conn: UnixStream) -> anyhow::Result<()> {
@@ -292,6 +269,15 @@ async fn serve(shim: &Rc<Shim>, conn: UnixStream) -> anyhow::Result<()> {
             };
             respond(&mut write, &Response::Exited(status)).await
         }
+        Request::Start => {
+            let response = match start(shim).await {
+                Ok(()) => Response::Ok,
+                Err(err) => Response::Error {
+                    message: format!("{err:#}"),
+                },
+            };
+            respond(&mut write, &response).await
+        }
         other => {
             let response = match handle(shim, other) {
                 Ok(response) => response,
@@ -311,16 +297,20 @@ async fn respond(write: &mut OwnedWriteHalf, response: &Response) -> anyhow::Res
     Ok(())
 }
 
+async fn start(shim: &Rc<Shim>) -> anyhow::Result<()> {
+    anyhow::ensure!(!shim.started.get(), "container already started");
+    match &shim.backend {
+        Backend::Runtime(runtime) => runtime.start()?,
+        Backend::Vm(vm) => vm.start(shim).await?,
+    }
+    shim.started.set(true);
+    Ok(())
+}
+
 /// The requests answered at once.
 fn handle(shim: &Rc<Shim>, request: Request) -> anyhow::Result<Response> {
-    let running = shim.exited().is_none() && shim.init_status.get().is_none();
+    let running = shim.running();
     match request {
-        Request::Start => {
-            anyhow::ensure!(!shim.started.get(), "container already started");
-            shim.operate(Operation::Start).context("start container")?;
-            shim.started.set(true);
-            Ok(Response::Ok)
-        }
         Request::State => {
             let status = if !running {
                 "stopped"
@@ -331,22 +321,20 @@ fn handle(shim: &Rc<Shim>, request: Request) -> anyhow::Result<Response> {
             } else {
                 "created"
             };
+            let pid = match &shim.backend {
+                Backend::Runtime(runtime) => runtime.init_pid,
+                Backend::Vm(vm) => vm.pid(),
+            };
             Ok(Response::State(ShimState {
-                pid: shim.init_pid,
+                pid,
                 status: status.into(),
             }))
         }
         Request::Kill { signal, all } => {
             anyhow::ensure!(running, "container is not running");
-            if all {
-                shim.operate(Operation::KillAll(signal)).context("kill")?;
-            } else {
-                // SAFETY: plain syscall; the init is our child and not yet reaped, so
-                // the pid cannot have been reused.
-                if unsafe { libc::kill(shim.init_pid, signal) } != 0 {
-                    let err = std::io::Error::last_os_error();
-                    anyhow::bail!("kill: {err}");
-                }
+            match &shim.backend {
+                Backend::Runtime(runtime) => runtime.kill(signal, all)?,
+                Backend::Vm(vm) => vm.kill(shim, signal, all),
             }
             Ok(Response::Ok)
         }
@@ -355,38 +343,33 @@ fn handle(shim: &Rc<Shim>, request: Request) -> anyhow::Result<Response> {
             height,
             width,
         } => {
-            let terminal = match &exec_id {
-                None => shim.terminal.clone(),
-                Some(id) => shim.exec_terminals.borrow().get(id).cloned(),
-            };
-            let terminal =
-                terminal.ok_or_else(|| anyhow::anyhow!("the process has no terminal"))?;
-            fdio::resize(terminal.raw(), height, width)?;
+            match &shim.backend {
+                Backend::Runtime(runtime) => runtime.resize(exec_id.as_deref(), height, width)?,
+                Backend::Vm(vm) => vm.resize(exec_id.as_deref(), height, width)?,
+            }
             Ok(Response::Ok)
         }
-        Request::Pause => {
+        Request::Pause | Request::Resume => {
             anyhow::ensure!(running, "container is not running");
-            shim.operate(Operation::Pause).context("pause")?;
-            shim.paused.set(true);
+            let pause = matches!(request, Request::Pause);
+            match &shim.backend {
+                Backend::Runtime(runtime) => runtime.pause(pause)?,
+                Backend::Vm(vm) => vm.pause(pause)?,
+            }
+            shim.paused.set(pause);
             Ok(Response::Ok)
         }
-        Request::Resume => {
-            anyhow::ensure!(running, "container is not running");
-            shim.operate(Operation::Resume).context("resume")?;
-            shim.paused.set(false);
-            Ok(Response::Ok)
-        }
-        Request::Wait | Request::Attach(_) | Request::Exec(_) => {
-            unreachable!("streaming requests are served by serve()")
+        Request::Start | Request::Wait | Request::Attach(_) | Request::Exec(_) => {
+            unreachable!("served by serve()")
         }
     }
 }
 
-/// Copies a client's stdin into a process's stdin; closes it at the client's end of
+/// Copies a client's stdin into a process's input; closes it at the client's end of
 /// file when asked to.
 async fn pump_stdin(
     mut reader: BufReader<OwnedReadHalf>,
-    stdin: Rc<RefCell<Option<Rc<AsyncFdIo>>>>,
+    input: Rc<RefCell<Option<Rc<Input>>>>,
     close_at_eof: bool,
 ) {
     let mut buf = vec![0u8; 32 * 1024];
@@ -395,14 +378,14 @@ async fn pump_stdin(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let target = stdin.borrow().clone();
+        let target = input.borrow().clone();
         let Some(target) = target else { break };
         if target.write_all(&buf[..n]).await.is_err() {
             break;
         }
     }
-    if close_at_eof {
-        stdin.borrow_mut().take();
+    if close_at_eof && let Some(input) = input.borrow_mut().take() {
+        input.close();
     }
 }
 
@@ -456,101 +439,46 @@ async fn exec(
     reader: BufReader<OwnedReadHalf>,
     mut write: OwnedWriteHalf,
 ) -> anyhow::Result<()> {
-    match start_exec(shim, &req) {
+    let started = async {
+        anyhow::ensure!(shim.running(), "container is not running");
+        anyhow::ensure!(
+            !shim.paused.get(),
+            "container is paused, unpause the container before exec"
+        );
+        match &shim.backend {
+            Backend::Runtime(runtime) => runtime.start_exec(&shim.config, &req),
+            Backend::Vm(vm) => vm.start_exec(&req).await,
+        }
+    };
+    match started.await {
         Err(err) => {
             let message = format!("{err:#}");
             respond(&mut write, &Response::Error { message }).await
         }
-        Ok((pid, io, done)) => {
-            respond(&mut write, &Response::ExecStarted { pid }).await?;
-            let result = stream_exec(shim, &req, io, done, reader, &mut write).await;
-            shim.exec_terminals.borrow_mut().remove(&req.exec_id);
+        Ok(stream) => {
+            respond(&mut write, &Response::ExecStarted { pid: stream.pid }).await?;
+            let result = stream_exec(stream, reader, &mut write).await;
+            match &shim.backend {
+                Backend::Runtime(runtime) => runtime.forget_exec(&req.exec_id),
+                Backend::Vm(vm) => vm.forget_exec(&req.exec_id),
+            }
             result
         }
     }
 }
 
-fn start_exec(
-    shim: &Rc<Shim>,
-    req: &ExecRequest,
-) -> anyhow::Result<(i32, ProcessIo, oneshot::Receiver<i32>)> {
-    anyhow::ensure!(
-        shim.exited().is_none() && shim.init_status.get().is_none(),
-        "container is not running"
-    );
-    anyhow::ensure!(
-        !shim.paused.get(),
-        "container is paused, unpause the container before exec"
-    );
-    let n = shim.exec_counter.get() + 1;
-    shim.exec_counter.set(n);
-    let dir = shim.config.state.path();
-    let process_file = dir.join(format!("exec-{n}.json"));
-    std::fs::write(&process_file, serde_json::to_vec(&req.process)?)?;
-    let terminal = req.process["terminal"].as_bool().unwrap_or(false);
-    let console = dir.join(format!("e{n}"));
-    let size = req.process["consoleSize"].as_object().and_then(|s| {
-        Some((
-            s.get("height")?.as_u64()? as u16,
-            s.get("width")?.as_u64()? as u16,
-        ))
-    });
-    let created = shim.config.runtime.create_exec(
-        &shim.config.id,
-        &process_file,
-        terminal,
-        &console,
-        req.stdin,
-        size,
-    );
-    let _ = std::fs::remove_file(&process_file);
-    let (pid, io) = created?;
-    // Registered before the next await, so the reaper cannot miss the exit.
-    let (done_tx, done_rx) = oneshot::channel();
-    shim.execs.borrow_mut().insert(pid, done_tx);
-    Ok((pid, io, done_rx))
-}
-
+/// An exec's frames to its client until it has exited and its output is drained (or
+/// the drain is overdue), then its exit status.
 async fn stream_exec(
-    shim: &Rc<Shim>,
-    req: &ExecRequest,
-    io: ProcessIo,
-    done: oneshot::Receiver<i32>,
+    stream: ExecStream,
     reader: BufReader<OwnedReadHalf>,
     write: &mut OwnedWriteHalf,
 ) -> anyhow::Result<()> {
-    let stdout = Rc::new(AsyncFdIo::new(io.stdout)?);
-    if io.terminal {
-        shim.exec_terminals
-            .borrow_mut()
-            .insert(req.exec_id.clone(), stdout.clone());
-    }
-    if let Some(stdin) = io.stdin {
-        let slot = Rc::new(RefCell::new(Some(Rc::new(AsyncFdIo::new(stdin)?))));
+    if let Some(input) = stream.stdin {
+        let slot = Rc::new(RefCell::new(Some(Rc::new(input))));
         tokio::task::spawn_local(pump_stdin(reader, slot, true));
     }
-    let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
-    let mut outputs = vec![(stdout, StreamKind::Stdout)];
-    if let Some(stderr) = io.stderr {
-        outputs.push((Rc::new(AsyncFdIo::new(stderr)?), StreamKind::Stderr));
-    }
-    for (fd, kind) in outputs {
-        let tx = tx.clone();
-        tokio::task::spawn_local(async move {
-            let mut buf = vec![0u8; Frame::MAX_PAYLOAD];
-            while let Ok(n) = fd.read(&mut buf).await {
-                if n == 0
-                    || tx
-                        .send(Frame::new(kind, Bytes::copy_from_slice(&buf[..n])))
-                        .is_err()
-                {
-                    break;
-                }
-            }
-        });
-    }
-    drop(tx);
-    let mut done = done;
+    let (mut rx, mut done) = (stream.frames, stream.done);
     let mut code = None;
     let mut outputs_done = false;
     let mut drain_deadline = None;
@@ -576,4 +504,34 @@ async fn stream_exec(
     write.write_all(&Frame::exit(&status).encode()).await?;
     let _ = write.shutdown().await;
     Ok(())
+}
+
+/// Reads a pipe or terminal into frames of `kind` on `tx` until it ends.
+pub async fn frames_from(fd: Rc<AsyncFdIo>, kind: StreamKind, tx: mpsc::UnboundedSender<Frame>) {
+    let mut buf = vec![0u8; Frame::MAX_PAYLOAD];
+    while let Ok(n) = fd.read(&mut buf).await {
+        if n == 0
+            || tx
+                .send(Frame::new(kind, Bytes::copy_from_slice(&buf[..n])))
+                .is_err()
+        {
+            break;
+        }
+    }
+}
+
+/// The container's pipe or terminal into [`Shim::publish`] until it ends.
+pub async fn pump_output(shim: Rc<Shim>, fd: Rc<AsyncFdIo>, stream: Stream) {
+    let mut buf = vec![0u8; Frame::MAX_PAYLOAD];
+    loop {
+        match fd.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => shim.publish(stream, &buf[..n]),
+            Err(err) => {
+                tracing::warn!(?stream, "read output: {err}");
+                break;
+            }
+        }
+    }
+    shim.output_closed(stream);
 }

@@ -11,6 +11,7 @@ pub mod client;
 pub mod frame;
 pub mod protocol;
 pub mod state_dir;
+pub mod vm;
 
 pub use client::{ShimClient, ShimStream};
 pub use frame::{Frame, FrameReader, StreamKind};

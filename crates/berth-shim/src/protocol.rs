@@ -47,6 +47,10 @@ pub struct ExecRequest {
     pub process: serde_json::Value,
     /// Give the process a stdin pipe fed from this connection.
     pub stdin: bool,
+    /// Docker's `--user` as given (micro-VMs resolve it in the guest; an OCI runtime
+    /// gets the ids already in `process.user`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 /// What a shim answers.

@@ -29,6 +29,8 @@ pub mod kernel;
 #[cfg(feature = "host")]
 pub mod rootfs;
 #[cfg(feature = "host")]
+pub mod sandbox;
+#[cfg(feature = "host")]
 mod util;
 #[cfg(feature = "host")]
 pub mod vmm;

@@ -13,12 +13,15 @@ use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, IoContext, Result};
 use crate::protocol::{self, ContainerConfig, Message};
+use crate::sandbox;
 
 /// How a disk image is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,8 +222,24 @@ impl Drop for VmHandle {
 pub trait Vmm {
     /// A short name for logs ("qemu-microvm", "firecracker").
     fn name(&self) -> &'static str;
-    /// Starts the VM; `work_dir` holds any files the VMM needs (configs, logs).
-    fn spawn(&self, cfg: &VmConfig, work_dir: &Path) -> Result<VmHandle>;
+    /// Starts the VM; `work_dir` holds any files the VMM needs (configs, logs). With a
+    /// `sandbox`, the VMM process is confined by it before it runs.
+    fn spawn(
+        &self,
+        cfg: &VmConfig,
+        work_dir: &Path,
+        sandbox: Option<Arc<sandbox::Prepared>>,
+    ) -> Result<VmHandle>;
+}
+
+/// Confines the command's process with `sandbox`, if any.
+fn confine(cmd: &mut Command, sandbox: Option<Arc<sandbox::Prepared>>) {
+    if let Some(sandbox) = sandbox {
+        // SAFETY: `apply` makes only syscalls on data prepared before the fork.
+        unsafe {
+            cmd.pre_exec(move || sandbox.apply());
+        }
+    }
 }
 
 /// Hardware acceleration for QEMU.
@@ -385,23 +404,28 @@ impl Vmm for QemuMicrovm {
         "qemu-microvm"
     }
 
-    fn spawn(&self, cfg: &VmConfig, work_dir: &Path) -> Result<VmHandle> {
+    fn spawn(
+        &self,
+        cfg: &VmConfig,
+        work_dir: &Path,
+        sandbox: Option<Arc<sandbox::Prepared>>,
+    ) -> Result<VmHandle> {
         cfg.validate()?;
         fs::create_dir_all(work_dir).at("create dir", work_dir)?;
         // QEMU's own errors (a bad option, a missing file) go here.
         let log_path = work_dir.join("qemu.log");
         let log = fs::File::create(&log_path).at("create", &log_path)?;
         let err = log.try_clone().at("dup", &log_path)?;
-        let child = Command::new(&self.binary)
-            .args(self.args(cfg))
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(self.args(cfg))
             .stdin(Stdio::null())
             .stdout(log)
-            .stderr(err)
-            .spawn()
-            .map_err(|source| Error::Spawn {
-                program: self.binary.to_string_lossy().into_owned(),
-                source,
-            })?;
+            .stderr(err);
+        confine(&mut cmd, sandbox);
+        let child = cmd.spawn().map_err(|source| Error::Spawn {
+            program: self.binary.to_string_lossy().into_owned(),
+            source,
+        })?;
         Ok(VmHandle::from_child(child))
     }
 }
@@ -482,7 +506,12 @@ impl Vmm for Firecracker {
         "firecracker"
     }
 
-    fn spawn(&self, cfg: &VmConfig, work_dir: &Path) -> Result<VmHandle> {
+    fn spawn(
+        &self,
+        cfg: &VmConfig,
+        work_dir: &Path,
+        sandbox: Option<Arc<sandbox::Prepared>>,
+    ) -> Result<VmHandle> {
         if !cfg.kernel_is_elf() {
             return Err(Error::InvalidConfig(
                 "firecracker needs an uncompressed vmlinux".into(),
@@ -490,7 +519,7 @@ impl Vmm for Firecracker {
         }
         let doc = self.config_json(cfg)?;
         fs::create_dir_all(work_dir).at("create dir", work_dir)?;
-        let config = work_dir.join("vm.json");
+        let config = work_dir.join("firecracker.json");
         let text = serde_json::to_vec_pretty(&doc).expect("json value serialises");
         fs::write(&config, text).at("write", &config)?;
         // Firecracker binds the vsock socket itself: a stale one makes it fail.
@@ -499,18 +528,18 @@ impl Vmm for Firecracker {
         let console = fs::File::create(&cfg.console_log).at("create", &cfg.console_log)?;
         let log_path = work_dir.join("firecracker.log");
         let log = fs::File::create(&log_path).at("create", &log_path)?;
-        let child = Command::new(&self.binary)
-            .arg("--no-api")
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("--no-api")
             .arg("--config-file")
             .arg(&config)
             .stdin(Stdio::null())
             .stdout(console)
-            .stderr(log)
-            .spawn()
-            .map_err(|source| Error::Spawn {
-                program: self.binary.to_string_lossy().into_owned(),
-                source,
-            })?;
+            .stderr(log);
+        confine(&mut cmd, sandbox);
+        let child = cmd.spawn().map_err(|source| Error::Spawn {
+            program: self.binary.to_string_lossy().into_owned(),
+            source,
+        })?;
         Ok(VmHandle::from_child(child))
     }
 }
@@ -609,6 +638,11 @@ impl GuestLink {
     /// `try_clone`, or to set timeouts).
     pub fn stream(&self) -> &UnixStream {
         &self.stream
+    }
+
+    /// The stream itself, for a caller that drives the conversation on its own.
+    pub fn into_stream(self) -> UnixStream {
+        self.stream
     }
 
     /// Sends `config` (and `stdin`, then closes it) and collects everything until `Exit`,

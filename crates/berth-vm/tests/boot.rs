@@ -141,7 +141,7 @@ fn boot(
     let accel = Accel::detect();
     let qemu = QemuMicrovm::new("qemu-system-x86_64", accel);
     let t0 = Instant::now();
-    let mut vm = qemu.spawn(&cfg, dir.path()).unwrap();
+    let mut vm = qemu.spawn(&cfg, dir.path(), None).unwrap();
     eprintln!("qemu pid {} ({accel:?})", vm.pid());
     let console_text = || fs::read_to_string(&console).unwrap_or_default();
     let qemu_log = || fs::read_to_string(dir.path().join("qemu.log")).unwrap_or_default();

@@ -503,6 +503,7 @@ impl ContainerService {
                 exec_id: exec.id.clone(),
                 process,
                 stdin,
+                user: None,
             })
             .await
             .map_err(|e| match e {
@@ -621,6 +622,7 @@ impl ContainerService {
                 exec_id,
                 process,
                 stdin: false,
+                user: None,
             })
             .await
             .map_err(|e| EngineError::internal(e.to_string()))?;
