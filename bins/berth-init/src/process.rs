@@ -141,14 +141,7 @@ pub fn spawn(id: u32, cfg: &ProcessConfig, hostname: &str) -> Result<Proc, Spawn
             sys::unblock_all_signals()
         });
     }
-    let child = cmd.spawn().map_err(|e| SpawnError {
-        code: if e.kind() == io::ErrorKind::NotFound {
-            127
-        } else {
-            126
-        },
-        message: format!("exec {program}: {e}"),
-    })?;
+    let child = cmd.spawn().map_err(|e| exec_error(program, &e))?;
     // The child's ends of the pipes / the pty slave were moved into `cmd`: drop them here
     // so EOF arrives when the process and what it started are gone.
     drop(cmd);
@@ -158,9 +151,44 @@ pub fn spawn(id: u32, cfg: &ProcessConfig, hostname: &str) -> Result<Proc, Spawn
     Ok(proc)
 }
 
+/// A failed exec, in runc's words (the docker CLI reads them for its exit code).
+fn exec_error(program: &str, e: &io::Error) -> SpawnError {
+    match e.kind() {
+        io::ErrorKind::NotFound if program.contains('/') => SpawnError {
+            message: format!("exec: \"{program}\": stat {program}: no such file or directory"),
+            code: 127,
+        },
+        io::ErrorKind::NotFound => SpawnError {
+            message: format!("exec: \"{program}\": executable file not found in $PATH"),
+            code: 127,
+        },
+        io::ErrorKind::PermissionDenied => SpawnError {
+            message: format!("exec: \"{program}\": permission denied"),
+            code: 126,
+        },
+        _ => SpawnError {
+            message: format!("exec: \"{program}\": {e}"),
+            code: 126,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exec_failures_read_as_runc_reports_them() {
+        let missing = io::Error::from(io::ErrorKind::NotFound);
+        let e = exec_error("nope", &missing);
+        assert_eq!(
+            (e.message.as_str(), e.code),
+            ("exec: \"nope\": executable file not found in $PATH", 127)
+        );
+        assert_eq!(exec_error("/bin/nope", &missing).code, 127);
+        let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+        assert_eq!(exec_error("/etc/passwd", &denied).code, 126);
+    }
 
     #[test]
     fn environment_defaults() {

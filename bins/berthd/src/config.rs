@@ -44,6 +44,30 @@ pub struct Flags {
     /// Set key=value labels on the daemon (repeatable)
     #[arg(long = "label")]
     pub labels: Vec<String>,
+    /// The runtime containers get unless they ask: runc or microvm
+    #[arg(long)]
+    pub default_runtime: Option<String>,
+    /// Micro-VM guest kernel (bzImage or vmlinux) [default: /boot/vmlinuz-$(uname -r)]
+    #[arg(long)]
+    pub vm_kernel: Option<PathBuf>,
+    /// That kernel's modules directory, lib/modules/VERSION [default: /lib/modules/$(uname -r)]
+    #[arg(long)]
+    pub vm_modules: Option<PathBuf>,
+    /// The static berth-init for micro-VM guests [default: beside berthd, or $BERTH_INIT]
+    #[arg(long)]
+    pub vm_init: Option<PathBuf>,
+    /// QEMU for micro-VMs [default: qemu-system-x86_64]
+    #[arg(long)]
+    pub vm_qemu: Option<PathBuf>,
+    /// Firecracker for micro-VMs, used instead of QEMU when KVM works
+    #[arg(long)]
+    pub vm_firecracker: Option<PathBuf>,
+    /// QEMU's acceleration for micro-VMs: auto, kvm or tcg
+    #[arg(long)]
+    pub vm_accel: Option<String>,
+    /// Seconds a micro-VM may take to boot [default: 30]
+    #[arg(long)]
+    pub vm_boot_timeout: Option<u64>,
 }
 
 /// The keys of dockerd's daemon.json that berthd honours. Unknown keys are refused, as dockerd does.
@@ -58,6 +82,14 @@ struct FileConfig {
     debug: Option<bool>,
     pidfile: Option<PathBuf>,
     labels: Option<Vec<String>>,
+    default_runtime: Option<String>,
+    vm_kernel: Option<PathBuf>,
+    vm_modules: Option<PathBuf>,
+    vm_init: Option<PathBuf>,
+    vm_qemu: Option<PathBuf>,
+    vm_firecracker: Option<PathBuf>,
+    vm_accel: Option<String>,
+    vm_boot_timeout: Option<u64>,
 }
 
 /// The settings in force.
@@ -70,6 +102,21 @@ pub struct Settings {
     pub log_level: String,
     pub pidfile: Option<PathBuf>,
     pub labels: Vec<String>,
+    pub default_runtime: String,
+    pub vm: VmFlags,
+}
+
+/// The micro-VM runtime's settings as given.
+#[derive(Debug, Clone, Default)]
+pub struct VmFlags {
+    pub kernel: Option<PathBuf>,
+    pub modules: Option<PathBuf>,
+    pub init: Option<PathBuf>,
+    pub qemu: Option<PathBuf>,
+    pub firecracker: Option<PathBuf>,
+    /// `auto` (or none), `kvm` or `tcg`.
+    pub accel: Option<String>,
+    pub boot_timeout: Option<u64>,
 }
 
 impl Settings {
@@ -114,6 +161,25 @@ impl Settings {
             .pidfile
             .or(file.pidfile)
             .unwrap_or_else(|| exec_root.join("berthd.pid"));
+        let default_runtime = flags
+            .default_runtime
+            .or(file.default_runtime)
+            .unwrap_or_else(|| "runc".into());
+        let accel = flags.vm_accel.or(file.vm_accel);
+        if let Some(a) = accel.as_deref()
+            && !matches!(a, "auto" | "kvm" | "tcg")
+        {
+            bail!("invalid vm-accel {a:?}: use auto, kvm or tcg");
+        }
+        let vm = VmFlags {
+            kernel: flags.vm_kernel.or(file.vm_kernel),
+            modules: flags.vm_modules.or(file.vm_modules),
+            init: flags.vm_init.or(file.vm_init),
+            qemu: flags.vm_qemu.or(file.vm_qemu),
+            firecracker: flags.vm_firecracker.or(file.vm_firecracker),
+            accel,
+            boot_timeout: flags.vm_boot_timeout.or(file.vm_boot_timeout),
+        };
         Ok(Settings {
             hosts,
             data_root: flags
@@ -125,6 +191,8 @@ impl Settings {
             log_level,
             pidfile: Some(pidfile),
             labels,
+            default_runtime,
+            vm,
         })
     }
 }

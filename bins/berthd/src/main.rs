@@ -12,7 +12,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::ServiceExt;
 use axum::extract::Request;
+use berth_engine::containers::microvm::VmSettings;
 use berth_engine::{Engine, EngineConfig};
+use berth_shim::vm::{VmAccel, VmmKind};
 use clap::Parser;
 use tower::Layer;
 
@@ -65,6 +67,42 @@ fn init_logging(level: &str) {
         .init();
 }
 
+/// The micro-VM runtime's settings: Firecracker when it is configured and KVM really
+/// works, else QEMU (with KVM or TCG as detected, or as asked).
+fn vm_settings(flags: &config::VmFlags) -> VmSettings {
+    let kvm = berth_vm::vmm::Accel::detect() == berth_vm::vmm::Accel::Kvm;
+    let (vmm, vmm_binary) = match &flags.firecracker {
+        Some(firecracker) if kvm => (VmmKind::Firecracker, firecracker.clone()),
+        _ => (
+            VmmKind::Qemu,
+            flags
+                .qemu
+                .clone()
+                .unwrap_or_else(|| "qemu-system-x86_64".into()),
+        ),
+    };
+    if flags.firecracker.is_some() && !kvm {
+        tracing::warn!("firecracker is configured but KVM does not work here: micro-VMs use QEMU");
+    }
+    let mut settings = VmSettings {
+        kernel: flags.kernel.clone(),
+        modules: flags.modules.clone(),
+        init: flags.init.clone(),
+        vmm,
+        vmm_binary,
+        accel: match flags.accel.as_deref() {
+            Some("kvm") => Some(VmAccel::Kvm),
+            Some("tcg") => Some(VmAccel::Tcg),
+            _ => None,
+        },
+        ..VmSettings::default()
+    };
+    if let Some(secs) = flags.boot_timeout {
+        settings.boot_timeout = std::time::Duration::from_secs(secs);
+    }
+    settings
+}
+
 async fn run(settings: Settings) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.exec_root)
         .with_context(|| format!("creating {}", settings.exec_root.display()))?;
@@ -78,6 +116,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         labels: settings.labels.clone(),
         shim_binary: sibling_binary("berth-shim"),
         init_binary: Some(install_init(&settings.exec_root)?),
+        default_runtime: settings.default_runtime.clone(),
+        vm: vm_settings(&settings.vm),
     })
     .map_err(|e| {
         anyhow::anyhow!(

@@ -37,6 +37,10 @@ pub struct EngineConfig {
     pub shim_binary: PathBuf,
     /// A static init for `--init`, when one is available.
     pub init_binary: Option<PathBuf>,
+    /// The runtime containers get unless they ask: `runc` or `microvm`.
+    pub default_runtime: String,
+    /// The micro-VM runtime's settings.
+    pub vm: containers::microvm::VmSettings,
 }
 
 pub struct Engine {
@@ -71,6 +75,19 @@ impl Engine {
                 cgroupfs: PathBuf::from("/sys/fs/cgroup"),
                 resolv_conf: PathBuf::from("/etc/resolv.conf"),
                 init: config.init_binary.clone(),
+            },
+            containers::Runtimes {
+                default: containers::microvm::runtime_of(
+                    &bollard_stubs::models::HostConfig {
+                        runtime: Some(config.default_runtime.clone()),
+                        ..Default::default()
+                    },
+                    containers::microvm::RUNC,
+                )?,
+                vm: containers::microvm::VmAssets::new(
+                    config.vm.clone(),
+                    config.data_root.join("vm"),
+                ),
             },
             images.clone(),
             volumes.clone(),

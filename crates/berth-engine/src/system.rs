@@ -176,8 +176,11 @@ impl Engine {
             "Labels": self.config.labels,
             "ExperimentalBuild": false,
             "ServerVersion": ENGINE_VERSION,
-            "Runtimes": {},
-            "DefaultRuntime": "berth",
+            "Runtimes": {
+                "runc": {"path": "berth-runtime"},
+                "microvm": {"path": self.config.vm.vmm_binary.display().to_string()}
+            },
+            "DefaultRuntime": self.containers.runtimes().default,
             "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
             "LiveRestoreEnabled": true,
             "Isolation": "",

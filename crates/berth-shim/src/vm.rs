@@ -76,8 +76,6 @@ pub struct VmSpec {
     pub sandbox_hide: Vec<PathBuf>,
     /// Keep the container's stdin open for attach.
     pub open_stdin: bool,
-    /// A memory limit for that cgroup, in bytes (guest memory plus the VMM's overhead).
-    pub cgroup_memory_limit: Option<u64>,
     pub process: VmProcess,
     pub hostname: String,
     pub hosts: Option<String>,

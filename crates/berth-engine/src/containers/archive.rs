@@ -227,6 +227,7 @@ impl ContainerService {
     /// `HEAD /containers/{id}/archive?path=`.
     pub async fn stat_path(self: &Arc<Self>, name: &str, path: &str) -> Result<PathStat> {
         let c = self.get(name)?;
+        refuse_vm(&c)?;
         let access = self.root_access(&c).await?;
         let view = CpView::open(access.fd()?, &c.record().mounts);
         let (p, n) = (path.to_string(), name.to_string());
@@ -247,6 +248,7 @@ impl ContainerService {
         path: &str,
     ) -> Result<(PathStat, TarStream)> {
         let c = self.get(name)?;
+        refuse_vm(&c)?;
         let (tx, rx) = mpsc::channel(16);
         let (ready_tx, ready_rx) = oneshot::channel::<Result<PathStat>>();
         let service = self.clone();
@@ -307,6 +309,7 @@ impl ContainerService {
         body: ByteStream,
     ) -> Result<()> {
         let c = self.get(name)?;
+        refuse_vm(&c)?;
         let record = c.record();
         let access = self.root_access(&c).await?;
         let view = CpView::open(access.fd()?, &record.mounts);
@@ -330,6 +333,7 @@ impl ContainerService {
     /// (`None` when nothing, which dockerd sends as `null`).
     pub async fn changes(self: &Arc<Self>, name: &str) -> Result<Option<Vec<Change>>> {
         let c = self.get(name)?;
+        refuse_vm(&c)?;
         let snapshot = self.snapshot_of(&c.record(), &c.dir)?;
         let changes = tokio::task::spawn_blocking(move || {
             let lower: Vec<PathBuf> = snapshot.lower.iter().rev().cloned().collect();
@@ -343,6 +347,7 @@ impl ContainerService {
     /// `GET /containers/{id}/export`: a tar of the whole merged root filesystem.
     pub async fn export(self: &Arc<Self>, name: &str) -> Result<TarStream> {
         let c = self.get(name)?;
+        refuse_vm(&c)?;
         let (tx, rx) = mpsc::channel(16);
         let (ready_tx, ready_rx) = oneshot::channel::<Result<()>>();
         let service = self.clone();
@@ -386,6 +391,7 @@ impl ContainerService {
     /// holding the container's changes (overlay whiteouts become OCI whiteouts).
     pub async fn commit(self: &Arc<Self>, opts: CommitOptions) -> Result<String> {
         let c = self.get(&opts.container)?;
+        refuse_vm(&c)?;
         let record = c.record();
         match record.state.status {
             Status::Dead => {
@@ -457,6 +463,19 @@ impl ContainerService {
 
 /// Opens `merged` if it is the container's mounted overlay (its device differs from the
 /// container directory's), so a rootfs unmounted meanwhile is not mistaken for it.
+/// A micro-VM's files live in its VM's disk image, which the host does not mount.
+fn refuse_vm(c: &super::Container) -> Result<()> {
+    if c.record().is_microvm() {
+        return Err(EngineError::invalid(format!(
+            "container {}: the {} runtime keeps the container's files in its VM's disk; \
+             cp, diff, export and commit are not supported for it",
+            c.id,
+            super::microvm::MICROVM
+        )));
+    }
+    Ok(())
+}
+
 fn open_mounted(dir: &Path, merged: &Path) -> Option<OwnedFd> {
     let fd = open_dir_path(merged).ok()?;
     let inner = rustix::fs::fstat(&fd).ok()?;

@@ -9,6 +9,7 @@ use bollard_stubs::models::{
     ContainerConfig, ContainerCreateBody, HealthConfig, HostConfig, RestartPolicyNameEnum,
 };
 
+use super::microvm;
 use super::mounts::{self, Planned};
 use super::names;
 use super::record::{ContainerRecord, StateRecord, ZERO_TIME};
@@ -51,6 +52,9 @@ impl ContainerService {
             return Err(EngineError::invalid("no command specified"));
         }
         validate_host(&host)?;
+        let runtime = microvm::runtime_of(&host, self.runtimes.default)?;
+        host.runtime = Some(runtime.to_string());
+        let is_vm = runtime == microvm::MICROVM;
         let id = random_id();
         let short = id[..12].to_string();
         if config.hostname.as_deref().is_none_or(str::is_empty) {
@@ -73,9 +77,17 @@ impl ContainerService {
         }
         berth_runtime::generate(&inputs).map_err(|e| EngineError::invalid(e.to_string()))?;
 
-        let image_volumes = config.volumes.clone().unwrap_or_default();
+        // A VM keeps the image's declared volumes in its own disk.
+        let image_volumes = if is_vm {
+            Default::default()
+        } else {
+            config.volumes.clone().unwrap_or_default()
+        };
         let mut planned = mounts::plan(&host, &image_volumes)?;
         self.add_volumes_from(&host, &mut planned)?;
+        if is_vm {
+            microvm::validate(&host, &config, &planned)?;
+        }
         let mut anonymous = Vec::new();
         let mut mount_points = Vec::new();
         let mut planned_final = Vec::new();
@@ -432,14 +444,6 @@ fn validate_host(host: &HostConfig) -> Result<()> {
                 "invalid restart policy: maximum retry count can only be used with 'on-failure'",
             ));
         }
-    }
-    if let Some(runtime) = host.runtime.as_deref()
-        && !runtime.is_empty()
-        && !matches!(runtime, "runc" | "berth" | "io.containerd.runc.v2")
-    {
-        return Err(EngineError::invalid(format!(
-            "unknown or invalid runtime name: {runtime}"
-        )));
     }
     Ok(())
 }

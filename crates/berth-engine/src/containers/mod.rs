@@ -14,6 +14,7 @@ mod create;
 mod health;
 mod lifecycle;
 mod logs;
+pub mod microvm;
 pub mod mounts;
 mod names;
 mod ops;
@@ -147,8 +148,17 @@ impl Container {
     }
 }
 
+/// The runtimes containers can ask for.
+pub struct Runtimes {
+    /// The daemon's default: `runc` (berth-runtime) or `microvm`.
+    pub default: &'static str,
+    /// The micro-VM runtime's kernel, initramfs and settings.
+    pub vm: microvm::VmAssets,
+}
+
 pub struct ContainerService {
     paths: ContainerPaths,
+    runtimes: Runtimes,
     images: Arc<ImageService>,
     volumes: Arc<VolumeService>,
     events: Arc<EventBus>,
@@ -160,6 +170,7 @@ pub struct ContainerService {
 impl ContainerService {
     pub fn new(
         paths: ContainerPaths,
+        runtimes: Runtimes,
         images: Arc<ImageService>,
         volumes: Arc<VolumeService>,
         events: Arc<EventBus>,
@@ -197,6 +208,7 @@ impl ContainerService {
         }
         Ok(Arc::new(ContainerService {
             paths,
+            runtimes,
             images,
             volumes,
             events,
@@ -208,6 +220,10 @@ impl ContainerService {
 
     pub fn paths(&self) -> &ContainerPaths {
         &self.paths
+    }
+
+    pub fn runtimes(&self) -> &Runtimes {
+        &self.runtimes
     }
 
     /// Finds a container by full ID, name (with or without `/`), or unique ID prefix.

@@ -113,6 +113,11 @@ impl ContainerRecord {
     }
 
     /// The command line: entrypoint then command, as Docker shows `Path` and `Args`.
+    /// The container runs as a micro-VM (`--runtime microvm`).
+    pub fn is_microvm(&self) -> bool {
+        self.host_config.runtime.as_deref() == Some(super::microvm::MICROVM)
+    }
+
     pub fn command_line(&self) -> Vec<String> {
         let entrypoint = self.config.entrypoint.clone().unwrap_or_default();
         let entrypoint = if entrypoint.len() == 1 && entrypoint[0].is_empty() {

@@ -112,7 +112,7 @@ pub fn unmount(path: &Path) -> std::io::Result<()> {
 }
 
 /// Overlay separates options with `,` and layers with `:`: escape both in paths.
-fn escape(path: &str) -> String {
+pub(crate) fn escape(path: &str) -> String {
     path.replace('\\', "\\\\")
         .replace(':', "\\:")
         .replace(',', "\\,")

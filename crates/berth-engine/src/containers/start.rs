@@ -80,15 +80,22 @@ impl ContainerService {
         if let Err(err) = rootfs::unmount(&c.dir.join("rootfs")) {
             tracing::warn!(id = %c.id, "unmount rootfs: {err}");
         }
-        for name in record.mounts.iter().filter_map(|m| m.name.as_ref()) {
-            let _ = self.volumes.unmount(name, &c.id);
+        // A micro-VM's volumes were snapshots, never mounted.
+        if !record.is_microvm() {
+            for name in record.mounts.iter().filter_map(|m| m.name.as_ref()) {
+                let _ = self.volumes.unmount(name, &c.id);
+            }
         }
     }
 
-    async fn start_inner(self: &Arc<Self>, c: &Arc<Container>) -> Result<(), (EngineError, i64)> {
+    /// A process container: its overlay mounted, its `/etc` files, its command checked,
+    /// its OCI spec in the state directory.
+    fn prepare_process(
+        &self,
+        c: &Arc<Container>,
+        lap: impl Fn(&str),
+    ) -> Result<(), (EngineError, i64)> {
         let fail = |e: EngineError| (e, 128);
-        let began = std::time::Instant::now();
-        let lap = |what: &str| tracing::debug!(id = %c.id, ms = began.elapsed().as_secs_f64() * 1000.0, "start: {what}");
         let record = c.record();
         let store = self.images.store().clone();
         let image_id: berth_image::Digest = record
@@ -236,9 +243,21 @@ impl ContainerService {
             .map_err(|e| fail(EngineError::internal(e.to_string())))?;
         std::fs::write(state.spec(), spec_json)
             .map_err(|e| fail(EngineError::internal(format!("write config.json: {e}"))))?;
+        Ok(())
+    }
 
+    async fn start_inner(self: &Arc<Self>, c: &Arc<Container>) -> Result<(), (EngineError, i64)> {
+        let fail = |e: EngineError| (e, 128);
+        let began = std::time::Instant::now();
+        let lap = |what: &str| tracing::debug!(id = %c.id, ms = began.elapsed().as_secs_f64() * 1000.0, "start: {what}");
+        let is_vm = c.record().is_microvm();
+        if is_vm {
+            self.prepare_vm(c).await?;
+        } else {
+            self.prepare_process(c, lap)?;
+        }
         lap("spec written");
-        let pid = self.spawn_shim(c).await.map_err(fail)?;
+        let pid = self.spawn_shim(c, is_vm).await.map_err(fail)?;
         lap("shim reported the container created");
         let client = c.shim();
         let waiters: Vec<_> = std::mem::take(&mut *c.attach_waiters.lock().expect("waiters"));
@@ -254,9 +273,21 @@ impl ContainerService {
         }
         if let Err(err) = client.start().await {
             let _ = client.kill(libc_sigkill(), true).await;
-            return Err(fail(EngineError::internal(format!(
-                "start container: {err}"
-            ))));
+            let message = err.to_string();
+            // The guest reports a missing or unrunnable command as runc does.
+            let code = if message.contains("executable file not found")
+                || message.contains("no such file or directory")
+            {
+                127
+            } else if message.contains("permission denied") {
+                126
+            } else {
+                128
+            };
+            return Err((
+                EngineError::internal(format!("start container: {message}")),
+                code,
+            ));
         }
         lap("started");
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
@@ -286,7 +317,7 @@ impl ContainerService {
     }
 
     /// Runs `berth-shim` for `c` and waits for its report; returns the init's pid.
-    async fn spawn_shim(&self, c: &Container) -> Result<i32> {
+    async fn spawn_shim(&self, c: &Container, vm: bool) -> Result<i32> {
         let record = c.record();
         let log = record.host_config.log_config.clone().unwrap_or_default();
         let opts = log.config.unwrap_or_default();
@@ -312,6 +343,9 @@ impl ContainerService {
         }
         if record.config.open_stdin.unwrap_or(false) {
             cmd.arg("--open-stdin");
+        }
+        if vm {
+            cmd.arg("--vm");
         }
         cmd.stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())

@@ -12,6 +12,9 @@ use clap::{ArgAction, Args as ClapArgs};
 
 use super::parse::{self, MountSpec, VolumeSpec};
 
+/// `--isolation vm`: berth's name for running the container as a micro-VM.
+const ISOLATION_VM: &str = "vm";
+
 #[derive(ClapArgs, Debug, Default, Clone)]
 pub struct ContainerOpts {
     /// Add a custom host-to-IP mapping (host:ip)
@@ -131,7 +134,7 @@ pub struct ContainerOpts {
     /// IPC mode to use
     #[arg(long, value_name = "string")]
     pub ipc: Option<String>,
-    /// Container isolation technology
+    /// Container isolation technology ("vm": run it as a micro-VM, as --runtime microvm)
     #[arg(long, value_name = "string")]
     pub isolation: Option<String>,
     /// Set meta data on a container
@@ -586,12 +589,15 @@ impl ContainerOpts {
             isolation: self
                 .isolation
                 .as_deref()
+                .filter(|i| *i != ISOLATION_VM)
                 .and_then(|i| i.parse().ok())
                 .filter(|i| *i != bollard::models::HostConfigIsolationEnum::EMPTY),
             shm_size: Some(self.shm_size.unwrap_or(0)),
             tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
             sysctls: (!self.sysctl.is_empty()).then(|| self.sysctl.iter().cloned().collect()),
-            runtime: self.runtime.clone(),
+            runtime: self.runtime.clone().or_else(|| {
+                (self.isolation.as_deref() == Some(ISOLATION_VM)).then(|| "microvm".to_string())
+            }),
             mounts: some_vec(mounts),
             masked_paths: masked,
             readonly_paths,
