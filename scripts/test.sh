@@ -8,4 +8,4 @@ bash scripts/install-deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --bins --locked
-cargo nextest run --workspace --locked --no-fail-fast
+BERTH_REQUIRE_VM=1 cargo nextest run --workspace --locked --no-fail-fast

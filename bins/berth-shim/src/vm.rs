@@ -140,22 +140,36 @@ pub fn boot(spec: &VmSpec, state: &StateDir) -> anyhow::Result<Booted> {
     }
 }
 
-/// What the VMM and the guest's console said, for a boot that failed.
+/// What the VMM and the guest's console said, for a boot that failed: a kernel panic's
+/// own line when there is one, else the last lines of each log.
 fn boot_diagnostics(dir: &Path) -> String {
-    let mut out = String::new();
-    for (file, what) in [
-        ("qemu.log", "qemu"),
-        ("firecracker.log", "firecracker"),
-        (CONSOLE_LOG, "console"),
-    ] {
-        let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
-        let tail: Vec<&str> = text.lines().rev().take(8).collect();
-        if !tail.is_empty() {
-            out.push_str(&format!("; {what}: "));
-            out.push_str(&tail.into_iter().rev().collect::<Vec<_>>().join(" | "));
-        }
+    let console = std::fs::read_to_string(dir.join(CONSOLE_LOG)).unwrap_or_default();
+    if let Some(panic) = kernel_panic(&console) {
+        return format!("; the guest kernel panicked: {panic}");
     }
+    let mut out = String::new();
+    for (file, what) in [("qemu.log", "qemu"), ("firecracker.log", "firecracker")] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+        out.push_str(&log_tail(what, &text));
+    }
+    out.push_str(&log_tail("console", &console));
     out
+}
+
+fn log_tail(what: &str, text: &str) -> String {
+    let tail: Vec<&str> = text.lines().rev().take(8).collect();
+    if tail.is_empty() {
+        return String::new();
+    }
+    let lines: Vec<&str> = tail.into_iter().rev().collect();
+    format!("; {what}: {}", lines.join(" | "))
+}
+
+/// The "Kernel panic - not syncing: …" line of a console log, without its timestamp.
+fn kernel_panic(console: &str) -> Option<&str> {
+    console
+        .lines()
+        .find_map(|l| l.find("Kernel panic").map(|at| l[at..].trim_end()))
 }
 
 /// Removes what a failed boot left.
@@ -226,30 +240,43 @@ pub fn guest_config(spec: &VmSpec) -> ContainerConfig {
     }
 }
 
+/// Frames held back until the guest has its `Config`: stdin written by a client that
+/// attached before the start (as `docker run -i` does) must not reach the guest first.
+type HeldFrames = Rc<RefCell<Option<Vec<Vec<u8>>>>>;
+
 /// Input for a process in the guest.
 pub struct GuestInput {
     writer: mpsc::UnboundedSender<Vec<u8>>,
     id: u32,
+    held: Option<HeldFrames>,
 }
 
 impl GuestInput {
+    fn send(&self, frame: Vec<u8>) -> io::Result<()> {
+        if let Some(held) = &self.held
+            && let Some(frames) = held.borrow_mut().as_mut()
+        {
+            frames.push(frame);
+            return Ok(());
+        }
+        self.writer
+            .send(frame)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the VM is gone"))
+    }
+
     pub fn write(&self, data: &[u8]) -> io::Result<()> {
         for chunk in data.chunks(protocol::MAX_CHUNK) {
             let msg = Message::Stdin {
                 id: self.id,
                 data: chunk.to_vec(),
             };
-            self.writer
-                .send(msg.encode())
-                .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the VM is gone"))?;
+            self.send(msg.encode())?;
         }
         Ok(())
     }
 
     pub fn close(&self) {
-        let _ = self
-            .writer
-            .send(Message::StdinClose { id: self.id }.encode());
+        let _ = self.send(Message::StdinClose { id: self.id }.encode());
     }
 }
 
@@ -267,6 +294,8 @@ pub struct VmBackend {
     writer_rx: RefCell<Option<mpsc::UnboundedReceiver<Vec<u8>>>>,
     link: RefCell<Option<UnixStream>>,
     config: RefCell<Option<ContainerConfig>>,
+    /// The main process's input until its `Config` is sent.
+    held_stdin: HeldFrames,
     console_size: Option<(u16, u16)>,
     open_stdin: bool,
     main_started: RefCell<Option<oneshot::Sender<Result<u32, String>>>>,
@@ -290,6 +319,7 @@ impl VmBackend {
             writer_rx: RefCell::new(Some(writer_rx)),
             link: RefCell::new(Some(booted.link)),
             config: RefCell::new(Some(guest_config(spec))),
+            held_stdin: Rc::new(RefCell::new(Some(Vec::new()))),
             console_size: spec.process.console_size,
             open_stdin: spec.open_stdin,
             main_started: RefCell::new(None),
@@ -341,6 +371,7 @@ impl VmBackend {
             *shim.stdin.borrow_mut() = Some(Rc::new(Input::Guest(GuestInput {
                 writer: this.writer.clone(),
                 id: protocol::MAIN,
+                held: Some(this.held_stdin.clone()),
             })));
         }
         // The guest's output ends with its `Exit`.
@@ -391,6 +422,9 @@ impl VmBackend {
         }
         if !self.open_stdin {
             self.send(&Message::StdinClose { id: protocol::MAIN });
+        }
+        for frame in self.held_stdin.borrow_mut().take().unwrap_or_default() {
+            let _ = self.writer.send(frame);
         }
         match tokio::time::timeout(START_TIMEOUT, rx).await {
             Ok(Ok(Ok(_pid))) => Ok(()),
@@ -504,6 +538,7 @@ impl VmBackend {
             Some(Input::Guest(GuestInput {
                 writer: self.writer.clone(),
                 id,
+                held: None,
             }))
         } else {
             self.send(&Message::StdinClose { id });
@@ -685,5 +720,33 @@ async fn reap_vmm(shim: Rc<Shim>) {
         if signals.recv().await.is_none() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_panic_is_reported_by_its_own_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONSOLE_LOG),
+            "[    0.61] Run /init as init process\n\
+             [    0.62] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000300\n\
+             [    0.63] CPU: 0 PID: 1 Comm: init\n",
+        )
+        .unwrap();
+        assert_eq!(
+            boot_diagnostics(dir.path()),
+            "; the guest kernel panicked: Kernel panic - not syncing: Attempted to kill init! \
+             exitcode=0x00000300"
+        );
+        std::fs::write(dir.path().join(CONSOLE_LOG), "one\ntwo\n").unwrap();
+        std::fs::write(dir.path().join("qemu.log"), "qemu: bad kernel\n").unwrap();
+        assert_eq!(
+            boot_diagnostics(dir.path()),
+            "; qemu: qemu: bad kernel; console: one | two"
+        );
     }
 }

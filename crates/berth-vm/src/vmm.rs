@@ -607,8 +607,30 @@ impl GuestLink {
         link.stream
             .set_read_timeout(Some(left))
             .map_err(Error::Link)?;
-        match link.recv()? {
+        let hello = match link.recv() {
+            Err(Error::Link(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(Error::Link(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "no word from the guest's init within {timeout:?} \
+                         (the guest hangs, or its init is not berth-init)"
+                    ),
+                )));
+            }
+            other => other?,
+        };
+        match hello {
             Some(Message::Hello { version }) if version == protocol::VERSION => {}
+            None => {
+                return Err(Error::Link(io::Error::other(
+                    "the VM stopped before its init said hello",
+                )));
+            }
             Some(Message::Hello { version }) => {
                 return Err(Error::Link(io::Error::other(format!(
                     "guest speaks protocol {version}, the host {}",

@@ -1,9 +1,9 @@
 //! Real boots: QEMU `-M microvm` (TCG here, KVM where it works) with the guest kernel, our
 //! initramfs and static berth-init, and a busybox root file system.
 //!
-//! At most two boots in this file, one QEMU at a time (a lock file), each under a hard
+//! Three boots in this file, one QEMU at a time (a lock file), each under a hard
 //! ~60 s bound. They skip, saying why, when QEMU, mkfs.ext4, qemu-img, busybox or a guest
-//! kernel cannot be had. The kernel is the host's own when /boot and /lib/modules have it,
+//! kernel cannot be had (and fail instead with `BERTH_REQUIRE_VM` set). The kernel is the host's own when /boot and /lib/modules have it,
 //! else Debian's linux-image-cloud-amd64 fetched with apt into target/tmp (once).
 
 use std::fs;
@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use berth_vm::initramfs::{DEFAULT_MODULES, InitramfsCache};
 use berth_vm::kernel::{self, KernelLocator};
+use berth_vm::protocol::NetConfig;
 use berth_vm::protocol::{ContainerConfig, DiskMount, Message, ProcessConfig, TmpfsMount};
 use berth_vm::rootfs::{self, RootfsCache};
-use berth_vm::vmm::{Accel, Disk, GuestLink, QemuMicrovm, RunOutcome, VmConfig, Vmm};
+use berth_vm::vmm::{Accel, Disk, GuestLink, QemuMicrovm, RunOutcome, TapDevice, VmConfig, Vmm};
 
 const BOOT_BOUND: Duration = Duration::from_secs(60);
 
@@ -104,6 +105,21 @@ fn setup() -> Result<Env, String> {
     })
 }
 
+/// The environment, or `None` (having said why) when a boot cannot be had here; with
+/// `BERTH_REQUIRE_VM` set (scripts/test.sh, after installing everything) that panics.
+fn env_or_skip() -> Option<Env> {
+    match setup() {
+        Ok(e) => Some(e),
+        Err(why) if std::env::var_os("BERTH_REQUIRE_VM").is_some() => {
+            panic!("BERTH_REQUIRE_VM is set, but {why}")
+        }
+        Err(why) => {
+            eprintln!("skipping the micro-VM boot test: {why}");
+            None
+        }
+    }
+}
+
 struct Timings {
     hello: Duration,
     started: Option<Duration>,
@@ -116,6 +132,17 @@ struct Timings {
 fn boot(
     env: &Env,
     extra_disks: Vec<Disk>,
+    drive: impl FnOnce(GuestLink, Duration) -> berth_vm::Result<RunOutcome>,
+) -> (RunOutcome, Timings, String) {
+    boot_in(env, extra_disks, None, drive)
+}
+
+/// [`boot`], with the VM's NIC on `tap` of the network namespace `netns` (where QEMU
+/// starts).
+fn boot_in(
+    env: &Env,
+    extra_disks: Vec<Disk>,
+    tap: Option<(&TestNetns, &str)>,
     drive: impl FnOnce(GuestLink, Duration) -> berth_vm::Result<RunOutcome>,
 ) -> (RunOutcome, Timings, String) {
     // One QEMU at a time across test threads and processes.
@@ -135,13 +162,23 @@ fn boot(
         &console,
     );
     cfg.extra_disks = extra_disks;
+    if let Some((_, name)) = tap {
+        cfg.tap = Some(TapDevice {
+            name: name.into(),
+            mac: Some("02:42:0a:d5:00:02".into()),
+        });
+    }
     if std::env::var_os("BERTH_VM_DEBUG").is_some() {
         cfg.cmdline_extra.push("berth.debug".into());
     }
     let accel = Accel::detect();
     let qemu = QemuMicrovm::new("qemu-system-x86_64", accel);
     let t0 = Instant::now();
-    let mut vm = qemu.spawn(&cfg, dir.path(), None).unwrap();
+    let mut vm = match tap {
+        Some((netns, _)) => netns.run(|| qemu.spawn(&cfg, dir.path(), None)),
+        None => qemu.spawn(&cfg, dir.path(), None),
+    }
+    .unwrap();
     eprintln!("qemu pid {} ({accel:?})", vm.pid());
     let console_text = || fs::read_to_string(&console).unwrap_or_default();
     let qemu_log = || fs::read_to_string(dir.path().join("qemu.log")).unwrap_or_default();
@@ -198,13 +235,7 @@ fn boot(
 
 #[test]
 fn boot_runs_entrypoint_and_execs_with_a_data_disk() {
-    let env = match setup() {
-        Ok(e) => e,
-        Err(why) => {
-            eprintln!("skipping the micro-VM boot test: {why}");
-            return;
-        }
-    };
+    let Some(env) = env_or_skip() else { return };
     // A read-only ext4 data disk, as a bind mount becomes one.
     let data = tempfile::tempdir().unwrap();
     fs::write(data.path().join("hello.txt"), "from the disk\n").unwrap();
@@ -307,13 +338,7 @@ fn boot_runs_entrypoint_and_execs_with_a_data_disk() {
 
 #[test]
 fn boot_applies_env_cwd_user_hostname_and_tty() {
-    let env = match setup() {
-        Ok(e) => e,
-        Err(why) => {
-            eprintln!("skipping the micro-VM boot test: {why}");
-            return;
-        }
-    };
+    let Some(env) = env_or_skip() else { return };
     let script = "echo \"$FOO|$(pwd)|$(id -u):$(id -g)|$(id -G)|$(hostname)|$HOME|$(cat /etc/hostname)\"; \
                   grep -c vmbox /etc/hosts; grep scratch /proc/mounts | cut -d' ' -f3; \
                   test -t 0 && echo tty; exit 3";
@@ -349,4 +374,138 @@ fn boot_applies_env_cwd_user_hostname_and_tty() {
         "console:\n{console}"
     );
     assert_eq!(out.exit_code, 3);
+}
+
+/// A network namespace made for one test (`ip netns add`), deleted on drop with
+/// everything in it.
+struct TestNetns {
+    name: String,
+}
+
+impl TestNetns {
+    fn create() -> Option<TestNetns> {
+        let name = format!("berth-vmtest-{}", std::process::id());
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(TestNetns { name })
+    }
+
+    fn ip(&self, args: &str) {
+        let out = Command::new("ip")
+            .args(["-n", &self.name])
+            .args(args.split_whitespace())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ip -n {} {args}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs `f` on this thread while it is in the namespace (what it creates, sockets
+    /// and child processes, stays there), then returns the thread to where it was.
+    fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        let enter = |path: &Path| {
+            let ns = fs::File::open(path).unwrap();
+            // SAFETY: setns(2) on a namespace file we opened; only this thread moves.
+            let rc =
+                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) };
+            assert_eq!(
+                rc,
+                0,
+                "setns {}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            );
+        };
+        let home = fs::File::open("/proc/thread-self/ns/net").unwrap();
+        enter(&Path::new("/run/netns").join(&self.name));
+        let out = f();
+        // SAFETY: as above, back to the namespace this thread started in.
+        let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&home), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0);
+        out
+    }
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+#[test]
+fn boot_guest_reaches_a_host_server_over_a_tap() {
+    let Some(env) = env_or_skip() else { return };
+    let Some(netns) = TestNetns::create() else {
+        let why = "`ip netns add` failed (needs root and iproute2)";
+        assert!(std::env::var_os("BERTH_REQUIRE_VM").is_none(), "{why}");
+        eprintln!("skipping the tap test: {why}");
+        return;
+    };
+    // The host side: a bridge with an address, the VM's tap on it, a server behind it.
+    netns.ip("link set lo up");
+    netns.ip("link add br0 type bridge");
+    netns.ip("addr add 10.213.0.1/24 dev br0");
+    netns.ip("link set br0 up");
+    netns.ip("tuntap add dev tap0 mode tap");
+    netns.ip("link set tap0 master br0 up");
+    let listener = netns.run(|| std::net::TcpListener::bind("10.213.0.1:8080").unwrap());
+    let server = std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        let (stream, peer) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut request = String::new();
+        reader.read_line(&mut request).unwrap();
+        let body = format!("pong to {}\n", peer.ip());
+        write!(
+            &stream,
+            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        request
+    });
+    let config = ContainerConfig {
+        process: ProcessConfig {
+            args: vec![
+                "sh".into(),
+                "-c".into(),
+                "ip -o -4 addr show eth0 | grep -o 'inet [0-9./]*'; \
+                 ip route | grep default; wget -q -O - http://10.213.0.1:8080/ping"
+                    .into(),
+            ],
+            env: vec!["PATH=/bin".into()],
+            ..Default::default()
+        },
+        network: Some(NetConfig {
+            address: "10.213.0.2".parse().unwrap(),
+            prefix_len: 24,
+            gateway: Some("10.213.0.1".parse().unwrap()),
+            mtu: None,
+        }),
+        ..Default::default()
+    };
+    let (out, _, console) = boot_in(&env, Vec::new(), Some((&netns, "tap0")), |link, left| {
+        link.run_to_exit(config, b"", left)
+    });
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "inet 10.213.0.2/24",
+            "default via 10.213.0.1 dev eth0 ",
+            "pong to 10.213.0.2"
+        ],
+        "stderr: {}\nconsole:\n{console}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.exit_code, 0);
+    assert_eq!(server.join().unwrap(), "GET /ping HTTP/1.1\r\n");
 }
