@@ -388,6 +388,9 @@ fn microvm_disks_are_private_and_the_root_image_is_built_once() {
 
     d.docker_ok(&["rm", "-f", &a]);
     d.assert_no_leaks(&[a.as_str()]);
+    // Removing the image removes the root image built from it.
+    d.docker_ok(&["rmi", "busybox"]);
+    assert_eq!(images(), [], "the root image outlived its image");
 }
 
 /// A static program that exits at once: as the guest's init, the kernel panics.

@@ -79,6 +79,9 @@ pub fn boot(spec: &VmSpec, state: &StateDir) -> anyhow::Result<Booted> {
     );
     cfg.vcpus = spec.vcpus.max(1);
     cfg.memory_mb = spec.memory_mb;
+    if spec.guest_debug {
+        cfg.cmdline_extra.push("berth.debug".into());
+    }
     for d in &spec.disks {
         cfg.extra_disks.push(Disk {
             read_only: d.read_only,

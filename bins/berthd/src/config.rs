@@ -165,6 +165,9 @@ impl Settings {
             .default_runtime
             .or(file.default_runtime)
             .unwrap_or_else(|| "runc".into());
+        if !matches!(default_runtime.as_str(), "runc" | "microvm") {
+            bail!("unknown default runtime {default_runtime:?}: use runc or microvm");
+        }
         let accel = flags.vm_accel.or(file.vm_accel);
         if let Some(a) = accel.as_deref()
             && !matches!(a, "auto" | "kvm" | "tcg")
@@ -298,5 +301,34 @@ mod tests {
             ]))
             .is_err()
         );
+    }
+
+    #[test]
+    fn runtime_and_vm_settings_from_file_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("daemon.json");
+        std::fs::write(
+            &cfg,
+            r#"{"default-runtime":"microvm","vm-kernel":"/k","vm-modules":"/m",
+                "vm-accel":"tcg","vm-boot-timeout":9}"#,
+        )
+        .unwrap();
+        let path = cfg.to_str().unwrap();
+        let s =
+            Settings::from_flags(flags(&["--config-file", path, "--vm-kernel", "/k2"])).unwrap();
+        assert_eq!(s.default_runtime, "microvm");
+        assert_eq!(s.vm.kernel, Some(PathBuf::from("/k2")));
+        assert_eq!(s.vm.modules, Some(PathBuf::from("/m")));
+        assert_eq!(
+            (s.vm.accel.as_deref(), s.vm.boot_timeout),
+            (Some("tcg"), Some(9))
+        );
+        let s = Settings::from_flags(flags(&["--config-file", "/dev/null"])).unwrap();
+        assert_eq!(s.default_runtime, "runc");
+        for bad in [&["--default-runtime", "crun"][..], &["--vm-accel", "hvf"]] {
+            let mut args = vec!["--config-file", "/dev/null"];
+            args.extend_from_slice(bad);
+            assert!(Settings::from_flags(flags(&args)).is_err(), "{bad:?}");
+        }
     }
 }

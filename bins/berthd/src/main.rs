@@ -69,7 +69,7 @@ fn init_logging(level: &str) {
 
 /// The micro-VM runtime's settings: Firecracker when it is configured and KVM really
 /// works, else QEMU (with KVM or TCG as detected, or as asked).
-fn vm_settings(flags: &config::VmFlags) -> VmSettings {
+fn vm_settings(flags: &config::VmFlags, log_level: &str) -> VmSettings {
     let kvm = berth_vm::vmm::Accel::detect() == berth_vm::vmm::Accel::Kvm;
     let (vmm, vmm_binary) = match &flags.firecracker {
         Some(firecracker) if kvm => (VmmKind::Firecracker, firecracker.clone()),
@@ -95,6 +95,7 @@ fn vm_settings(flags: &config::VmFlags) -> VmSettings {
             Some("tcg") => Some(VmAccel::Tcg),
             _ => None,
         },
+        guest_debug: matches!(log_level, "debug" | "trace"),
         ..VmSettings::default()
     };
     if let Some(secs) = flags.boot_timeout {
@@ -117,7 +118,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         shim_binary: sibling_binary("berth-shim"),
         init_binary: Some(install_init(&settings.exec_root)?),
         default_runtime: settings.default_runtime.clone(),
-        vm: vm_settings(&settings.vm),
+        vm: vm_settings(&settings.vm, &settings.log_level),
     })
     .map_err(|e| {
         anyhow::anyhow!(

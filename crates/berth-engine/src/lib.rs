@@ -100,6 +100,12 @@ impl Engine {
                 .map(|service| service.users_of_image(&id.to_string()))
                 .unwrap_or_default()
         }));
+        let vm_images = Arc::downgrade(&containers);
+        images.set_layers_removed(Arc::new(move || {
+            if let Some(service) = vm_images.upgrade() {
+                service.sweep_vm_root_images();
+            }
+        }));
         Ok(Engine {
             config,
             images,

@@ -76,6 +76,9 @@ pub struct VmSpec {
     pub sandbox_hide: Vec<PathBuf>,
     /// Keep the container's stdin open for attach.
     pub open_stdin: bool,
+    /// berth-init logs its steps, with the guest's uptime, on the console.
+    #[serde(default)]
+    pub guest_debug: bool,
     pub process: VmProcess,
     pub hostname: String,
     pub hosts: Option<String>,

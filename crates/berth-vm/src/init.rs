@@ -24,31 +24,41 @@ pub const INIT_TARGET: &str = "x86_64-unknown-linux-gnu";
 pub const INIT_ENV: &str = "BERTH_INIT";
 
 /// Finds a static `berth-init`: `explicit`, else `$BERTH_INIT`, else `berth-init` next to
-/// the running executable (where packages install it beside `berthd`).
+/// the running executable (where packages and scripts/build-static.sh install it beside
+/// `berthd`; a dynamically linked one there, as a plain `cargo build` leaves, is passed
+/// over).
 pub fn find_init(explicit: Option<&Path>) -> Result<PathBuf> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(p) = explicit {
-        candidates.push(p.to_path_buf());
-    } else {
-        if let Some(p) = std::env::var_os(INIT_ENV) {
-            candidates.push(PathBuf::from(p));
-        }
-        if let Ok(exe) = std::env::current_exe()
-            && let Some(dir) = exe.parent()
-        {
-            candidates.push(dir.join("berth-init"));
-        }
+        check_static(p)?;
+        return Ok(p.to_path_buf());
     }
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os(INIT_ENV) {
+        candidates.push(PathBuf::from(p));
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        candidates.push(dir.join("berth-init"));
+    }
+    let mut passed_over = Vec::new();
     for c in &candidates {
         if c.is_file() {
-            check_static(c)?;
-            return Ok(c.clone());
+            match check_static(c) {
+                Ok(()) => return Ok(c.clone()),
+                Err(e) => passed_over.push(e.to_string()),
+            }
         }
     }
+    if !passed_over.is_empty() {
+        return Err(Error::Init(format!(
+            "no usable berth-init ({}); build a static one with scripts/build-static.sh",
+            passed_over.join("; ")
+        )));
+    }
     Err(Error::Init(format!(
-        "no static berth-init binary (looked at {}); build it with \
-         RUSTFLAGS='-C target-feature=+crt-static' cargo build -p berth-init --target {INIT_TARGET} \
-         and set {INIT_ENV}",
+        "no static berth-init binary (looked at {}); build one with scripts/build-static.sh \
+         (or pass its path with --vm-init, or set {INIT_ENV})",
         candidates
             .iter()
             .map(|c| c.display().to_string())

@@ -9,16 +9,18 @@
 //!   (PVH boot is faster), and can fetch Debian's cloud kernel for tests;
 //! - [`init`]: finds or builds the static `berth-init` binary;
 //! - [`vmm`]: the [`vmm::Vmm`] trait with a QEMU `microvm` driver and a Firecracker driver;
+//! - [`link`]: the host end of the control channel to a guest ([`link::GuestLink`]);
 //! - [`protocol`]: the framed host↔guest messages, shared with `berth-init`.
 //!
 //! See this crate's README.md for the boot sequence and how to measure on a KVM host.
 //!
 //! Only [`protocol`] is built without the default `host` feature; that is what the guest
-//! binary uses.
+//! binary uses. The `vmm` feature alone gives [`vmm`] and [`sandbox`] (what the shim
+//! needs to run a VM), `host` everything.
 
 pub mod protocol;
 
-#[cfg(feature = "host")]
+#[cfg(feature = "vmm")]
 mod error;
 #[cfg(feature = "host")]
 pub mod init;
@@ -26,14 +28,16 @@ pub mod init;
 pub mod initramfs;
 #[cfg(feature = "host")]
 pub mod kernel;
+#[cfg(feature = "vmm")]
+pub mod link;
 #[cfg(feature = "host")]
 pub mod rootfs;
-#[cfg(feature = "host")]
+#[cfg(feature = "vmm")]
 pub mod sandbox;
 #[cfg(feature = "host")]
 mod util;
-#[cfg(feature = "host")]
+#[cfg(feature = "vmm")]
 pub mod vmm;
 
-#[cfg(feature = "host")]
+#[cfg(feature = "vmm")]
 pub use error::{Error, Result};

@@ -157,6 +157,42 @@ impl RootfsCache {
         Ok(())
     }
 
+    /// Removes every cached image (with its stamp and lock file) whose key is not in
+    /// `keep`; returns the images removed. Files being built (temporary names) stay.
+    pub fn retain(&self, keep: &[String]) -> Result<Vec<PathBuf>> {
+        let mut stems = std::collections::HashSet::new();
+        for key in keep {
+            stems.insert(util::key_file_stem(key)?);
+        }
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).at("read dir", &self.dir),
+        };
+        let mut removed = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(stem) = name.strip_suffix(".ext4") else {
+                continue;
+            };
+            if stems.contains(stem) {
+                continue;
+            }
+            let image = entry.path();
+            let lock = self.dir.join(format!("{stem}.lock"));
+            for p in [Self::stamp_path(&image), lock, image.clone()] {
+                match fs::remove_file(&p) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e).at("remove", &p);
+                    }
+                    _ => {}
+                }
+            }
+            removed.push(image);
+        }
+        Ok(removed)
+    }
+
     fn build(&self, tree: &Path, image: &Path) -> Result<()> {
         let usage = tree_usage(tree)?;
         let size = image_size(usage, self.headroom);
@@ -268,6 +304,43 @@ mod tests {
         assert_eq!(u.inodes, 3 + 1 + 1 + 2);
         // dirs 3×4K, tool 12K, hostname 4K, long symlink 4K.
         assert_eq!(u.bytes, 3 * 4096 + 12288 + 4096 + 4096);
+    }
+
+    #[test]
+    fn retain_drops_what_is_not_kept() {
+        let d = tempfile::tempdir().unwrap();
+        for f in [
+            "sha256-a.ext4",
+            "sha256-a.ext4.stamp",
+            "sha256-b.ext4",
+            "sha256-b.ext4.stamp",
+            "sha256-b.lock",
+            ".sha256-c.ext4.tmp-1-0",
+        ] {
+            fs::write(d.path().join(f), b"x").unwrap();
+        }
+        let cache = RootfsCache::new(d.path());
+        let removed = cache.retain(&["sha256:a".to_string()]).unwrap();
+        assert_eq!(removed, [d.path().join("sha256-b.ext4")]);
+        let mut left: Vec<String> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ".sha256-c.ext4.tmp-1-0",
+                "sha256-a.ext4",
+                "sha256-a.ext4.stamp"
+            ]
+        );
+        assert!(
+            RootfsCache::new(d.path().join("none"))
+                .retain(&[])
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -223,6 +223,9 @@ fn boot_in(
         "boot timings: hello {:?}, started {:?}, exit {:?}, qemu gone {:?}",
         timings.hello, timings.started, timings.exit, timings.vmm_gone
     );
+    if std::env::var_os("BERTH_VM_DEBUG").is_some() {
+        eprintln!("console:\n{}", console_text());
+    }
     // The cached base image was not written through the overlay.
     assert!(
         RootfsCache::new(env.rootfs.parent().unwrap())

@@ -405,7 +405,7 @@ impl ContainerService {
     ) -> Result<serde_json::Value> {
         let record = c.record();
         if record.is_microvm() {
-            return Ok(vm_exec_process(&record, config, tty));
+            return Ok(super::microvm::vm_exec_process(&record, config, tty));
         }
         let spec: serde_json::Value = serde_json::from_slice(
             &std::fs::read(c.state_dir.spec())
@@ -492,7 +492,7 @@ impl ContainerService {
         }
         let tty = tty.unwrap_or(false) || exec.config.tty.unwrap_or(false);
         let process = self.exec_process(&c, &exec.config, tty)?;
-        let vm_user = vm_exec_user(&c.record(), &exec.config);
+        let vm_user = super::microvm::vm_exec_user(&c.record(), &exec.config);
         if vm_user.is_none()
             && let Some(problem) = check_exec_command(&c.dir.join("rootfs"), &process)
         {
@@ -622,7 +622,7 @@ impl ContainerService {
             ..Default::default()
         };
         let process = self.exec_process(c, &config, false)?;
-        let user = vm_exec_user(&c.record(), &config);
+        let user = super::microvm::vm_exec_user(&c.record(), &config);
         let exec_id = format!("health-{}", rand::random::<u32>());
         let (_, stream) = c
             .shim()
@@ -680,50 +680,4 @@ mod tests {
         assert_eq!(parse_detach_keys("a,ctrl-@").unwrap(), vec![b'a', 0]);
         assert!(parse_detach_keys("ctrl-pp").is_err());
     }
-}
-
-/// A micro-VM's exec: the container's environment and working directory with the exec's
-/// own on top, as an OCI-shaped `process` for the shim (the guest resolves the user).
-fn vm_exec_process(
-    record: &super::record::ContainerRecord,
-    config: &ExecConfig,
-    tty: bool,
-) -> serde_json::Value {
-    let mut env = record.config.env.clone().unwrap_or_default();
-    for entry in config.env.iter().flatten() {
-        let key = entry.split('=').next().unwrap_or_default();
-        env.retain(|e| e.split('=').next() != Some(key));
-        env.push(entry.clone());
-    }
-    let cwd = config
-        .working_dir
-        .clone()
-        .filter(|d| !d.is_empty())
-        .or_else(|| record.config.working_dir.clone().filter(|d| !d.is_empty()))
-        .unwrap_or_else(|| "/".into());
-    let mut process = serde_json::json!({
-        "args": config.cmd.clone().unwrap_or_default(),
-        "env": env,
-        "cwd": cwd,
-        "terminal": tty,
-    });
-    if let Some(size) = &config.console_size
-        && size.len() == 2
-    {
-        process["consoleSize"] = serde_json::json!({"height": size[0], "width": size[1]});
-    }
-    process
-}
-
-/// For a micro-VM, Docker's `--user` of an exec (else the container's), which the guest
-/// resolves in its own /etc/passwd; `None` for a process container.
-fn vm_exec_user(record: &super::record::ContainerRecord, config: &ExecConfig) -> Option<String> {
-    record.is_microvm().then(|| {
-        config
-            .user
-            .clone()
-            .filter(|u| !u.is_empty())
-            .or_else(|| record.config.user.clone())
-            .unwrap_or_default()
-    })
 }

@@ -56,6 +56,8 @@ pub struct VmSettings {
     /// QEMU's acceleration; `None`: KVM when it really works, else TCG.
     pub accel: Option<VmAccel>,
     pub boot_timeout: Duration,
+    /// berth-init logs its steps (with timings) on each guest's console (`berthd -D`).
+    pub guest_debug: bool,
 }
 
 impl Default for VmSettings {
@@ -68,6 +70,7 @@ impl Default for VmSettings {
             vmm_binary: PathBuf::from("qemu-system-x86_64"),
             accel: None,
             boot_timeout: Duration::from_secs(30),
+            guest_debug: false,
         }
     }
 }
@@ -235,6 +238,10 @@ impl VmAssets {
         let initramfs = InitramfsCache::new(self.dir.join("initramfs"))
             .get_or_build(&init, located.modules_dir.as_deref(), DEFAULT_MODULES)
             .map_err(|e| EngineError::internal(format!("build the guest's initramfs: {e}")))?;
+        // What an earlier kernel or init left (running VMMs read theirs at start).
+        for keep in [&vmlinux, &initramfs] {
+            remove_siblings(keep);
+        }
         *ready = Some(ReadyAssets {
             kernel: vmlinux.clone(),
             initramfs: initramfs.clone(),
@@ -242,6 +249,31 @@ impl VmAssets {
             init,
         });
         Ok((vmlinux, initramfs))
+    }
+}
+
+/// Removes the files beside `keep` in its directory but `keep`'s own lock, and
+/// temporary files (a dot first) another process may be writing.
+fn remove_siblings(keep: &Path) {
+    let (Some(dir), Some(name)) = (keep.parent(), keep.file_name()) else {
+        return;
+    };
+    let own_lock = format!("{}.lock", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if file != *name.to_string_lossy() && file != own_lock && !file.starts_with('.') {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(path = %entry.path().display(), "removed a stale micro-VM asset")
+                }
+                Err(err) => {
+                    tracing::warn!(path = %entry.path().display(), "remove a stale micro-VM asset: {err}")
+                }
+            }
+        }
     }
 }
 
@@ -422,6 +454,7 @@ pub fn spec(plan: VmPlan<'_>) -> VmSpec {
         cgroup: plan.cgroup,
         sandbox_hide: plan.hide,
         open_stdin: config.open_stdin.unwrap_or(false),
+        guest_debug: plan.settings.guest_debug,
         process: VmProcess {
             args: record.command_line(),
             env: config.env.clone().unwrap_or_default(),
@@ -453,7 +486,39 @@ pub fn image_of(store: &ImageStore, record: &ContainerRecord) -> Result<Image> {
         .ok_or_else(|| EngineError::not_found(format!("No such image: {}", record.image)))
 }
 
+/// The file in a micro-VM container's directory naming the cached root image its disk
+/// is layered on (the image's top chain ID).
+const ROOT_IMAGE_KEY: &str = "vm-root";
+
 impl super::ContainerService {
+    /// Deletes the cached root images no image and no container needs any more (after
+    /// `rmi`, `image prune`, or the removal of a container whose image was deleted).
+    pub fn sweep_vm_root_images(&self) {
+        let mut keep: Vec<String> = match self.images.store().images() {
+            Ok(images) => images
+                .iter()
+                .filter_map(|i| i.chain_ids.last().map(|c| c.to_string()))
+                .collect(),
+            Err(err) => {
+                tracing::warn!("list images for the micro-VM root image sweep: {err}");
+                return;
+            }
+        };
+        for c in self.all() {
+            if let Ok(key) = std::fs::read_to_string(c.dir.join(ROOT_IMAGE_KEY)) {
+                keep.push(key.trim().to_string());
+            }
+        }
+        match RootfsCache::new(self.runtimes.vm.dir().join("rootfs")).retain(&keep) {
+            Ok(removed) => {
+                for image in removed {
+                    tracing::info!(path = %image.display(), "removed an unused micro-VM root image");
+                }
+            }
+            Err(err) => tracing::warn!("sweep the micro-VM root images: {err}"),
+        }
+    }
+
     /// A micro-VM container: its disks, kernel and initramfs ready, its `vm.json` in the
     /// state directory for `berth-shim --vm`.
     pub(crate) async fn prepare_vm(
@@ -500,6 +565,12 @@ impl super::ContainerService {
         let prepared = tokio::task::spawn_blocking({
             move || -> Result<_> {
                 let (kernel, initramfs) = service.runtimes.vm.prepare()?;
+                // Named first, so a sweep while it builds keeps it.
+                if let Some(key) = image.chain_ids.last() {
+                    std::fs::write(dir.join(ROOT_IMAGE_KEY), key.to_string()).map_err(|e| {
+                        EngineError::internal(format!("write {ROOT_IMAGE_KEY}: {e}"))
+                    })?;
+                }
                 let base = root_image(&store, &image, &vm_dir.join("rootfs"))?;
                 let (root_disk, qcow2) = container_disk(vmm, &base, &dir)?;
                 let mut disks = Vec::new();
@@ -550,10 +621,109 @@ impl super::ContainerService {
     }
 }
 
+/// A micro-VM's exec: the container's environment and working directory with the exec's
+/// own on top, as an OCI-shaped `process` for the shim (the guest resolves the user).
+pub(super) fn vm_exec_process(
+    record: &super::record::ContainerRecord,
+    config: &bollard_stubs::models::ExecConfig,
+    tty: bool,
+) -> serde_json::Value {
+    let mut env = record.config.env.clone().unwrap_or_default();
+    for entry in config.env.iter().flatten() {
+        let key = entry.split('=').next().unwrap_or_default();
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(entry.clone());
+    }
+    let cwd = config
+        .working_dir
+        .clone()
+        .filter(|d| !d.is_empty())
+        .or_else(|| record.config.working_dir.clone().filter(|d| !d.is_empty()))
+        .unwrap_or_else(|| "/".into());
+    let mut process = serde_json::json!({
+        "args": config.cmd.clone().unwrap_or_default(),
+        "env": env,
+        "cwd": cwd,
+        "terminal": tty,
+    });
+    if let Some(size) = &config.console_size
+        && size.len() == 2
+    {
+        process["consoleSize"] = serde_json::json!({"height": size[0], "width": size[1]});
+    }
+    process
+}
+
+/// For a micro-VM, Docker's `--user` of an exec (else the container's), which the guest
+/// resolves in its own /etc/passwd; `None` for a process container.
+pub(super) fn vm_exec_user(
+    record: &super::record::ContainerRecord,
+    config: &bollard_stubs::models::ExecConfig,
+) -> Option<String> {
+    record.is_microvm().then(|| {
+        config
+            .user
+            .clone()
+            .filter(|u| !u.is_empty())
+            .or_else(|| record.config.user.clone())
+            .unwrap_or_default()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use bollard_stubs::models::HostConfigIsolationEnum;
+
+    #[test]
+    fn a_vm_exec_layers_its_env_and_dir_over_the_container_s() {
+        let mut record = ContainerRecord::default();
+        record.config.env = Some(vec!["A=1".into(), "B=2".into()]);
+        record.config.working_dir = Some("/srv".into());
+        record.config.user = Some("app".into());
+        let exec = bollard_stubs::models::ExecConfig {
+            cmd: Some(vec!["env".into()]),
+            env: Some(vec!["B=3".into()]),
+            ..Default::default()
+        };
+        let p = vm_exec_process(&record, &exec, true);
+        assert_eq!(p["env"], serde_json::json!(["A=1", "B=3"]));
+        assert_eq!(
+            (p["cwd"].as_str(), p["terminal"].as_bool()),
+            (Some("/srv"), Some(true))
+        );
+        assert_eq!(
+            vm_exec_user(&record, &exec),
+            None,
+            "not a VM: the runtime resolves it"
+        );
+        record.host_config.runtime = Some(MICROVM.into());
+        assert_eq!(vm_exec_user(&record, &exec).as_deref(), Some("app"));
+    }
+
+    #[test]
+    fn stale_assets_are_removed_but_not_the_kept_one_or_work_in_progress() {
+        let d = tempfile::tempdir().unwrap();
+        for f in [
+            "vmlinux-new",
+            "vmlinux-new.lock",
+            "vmlinux-old",
+            "vmlinux-old.lock",
+            ".vmlinux-x.tmp-1-0",
+        ] {
+            std::fs::write(d.path().join(f), b"x").unwrap();
+        }
+        remove_siblings(&d.path().join("vmlinux-new"));
+        let mut left: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [".vmlinux-x.tmp-1-0", "vmlinux-new", "vmlinux-new.lock"]
+        );
+    }
 
     #[test]
     fn the_runtime_comes_from_the_flag_the_isolation_or_the_default() {

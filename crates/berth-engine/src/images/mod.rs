@@ -34,10 +34,14 @@ pub struct ImageService {
     registry: RegistryClient,
     pulls: pull::PullCoordinator,
     users: std::sync::RwLock<Option<ImageUsers>>,
+    layers_removed: std::sync::RwLock<Option<LayersRemoved>>,
 }
 
 /// Who uses an image: the containers created from it, as (container ID, running).
 pub type ImageUsers = Arc<dyn Fn(&berth_image::Digest) -> Vec<(String, bool)> + Send + Sync>;
+
+/// Told after an image's layers were deleted (derived caches keyed by them can go).
+pub type LayersRemoved = Arc<dyn Fn() + Send + Sync>;
 
 /// The tags and repo digests of one image.
 #[derive(Debug, Clone, Default)]
@@ -68,6 +72,7 @@ impl ImageService {
             registry,
             pulls: pull::PullCoordinator::default(),
             users: std::sync::RwLock::new(None),
+            layers_removed: std::sync::RwLock::new(None),
         }
     }
 
@@ -75,6 +80,19 @@ impl ImageService {
     /// never delete an image out from under one.
     pub fn set_users(&self, users: ImageUsers) {
         *self.users.write().expect("users lock") = Some(users);
+    }
+
+    /// Registers what to do after layers were deleted: the micro-VM runtime drops the
+    /// root images it built from them.
+    pub fn set_layers_removed(&self, hook: LayersRemoved) {
+        *self.layers_removed.write().expect("hook lock") = Some(hook);
+    }
+
+    pub(crate) fn notify_layers_removed(&self) {
+        let hook = self.layers_removed.read().expect("hook lock").clone();
+        if let Some(hook) = hook {
+            hook();
+        }
     }
 
     pub(crate) fn users_of(&self, id: &berth_image::Digest) -> Vec<(String, bool)> {

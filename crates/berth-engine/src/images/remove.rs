@@ -140,6 +140,9 @@ impl ImageService {
             });
         }
         self.events.image("delete", &id.to_string(), None);
+        if !removed.is_empty() {
+            self.notify_layers_removed();
+        }
         Ok(freed)
     }
 
