@@ -5,34 +5,21 @@
 # berthd <= 30 MB RSS. Reference: containerd-shim 12.8 MB, podman's conmon 2.0 MB.
 # Usage: bench/density.sh   (BENCH_CONTAINERS=N, default 20)
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/lib.sh"
+bench_init density
 n=${BENCH_CONTAINERS:-20}
-work=$(mktemp -d /tmp/berth-bench-density.XXXXXX)
-daemon_pid=
-cleanup() {
-  if [ -S "$work/berth.sock" ]; then
-    ids=$(DOCKER_HOST=unix://$work/berth.sock docker ps -aq 2>/dev/null || true)
-    [ -n "$ids" ] && DOCKER_HOST=unix://$work/berth.sock docker rm -f $ids >/dev/null 2>&1 || true
-  fi
-  [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && sleep 0.5
-  awk -v w="$work" '$2 ~ "^"w {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+before_cleanup() { remove_containers "$work/berth.sock"; }
 
 echo "building release binaries..." >&2
 (cd "$root" && cargo build --release -q -p berthd -p berth -p berth-shim-bin -p berth-runtime-cli && scripts/build-static.sh target/release)
 bin=$root/target/release
-mkdir -p "$work/rootfs/bin"
-cp /bin/busybox "$work/rootfs/bin/"
-for a in sh sleep; do ln -s busybox "$work/rootfs/bin/$a"; done
-tar -C "$work/rootfs" -cf "$work/busybox.tar" .
+busybox_rootfs "$work/rootfs" sh sleep
 
 "$bin/berthd" --data-root "$work/data" --exec-root "$work/run" -H "unix://$work/berth.sock" --config-file /dev/null >"$work/berthd.log" 2>&1 &
-daemon_pid=$!
+daemon_pid=$!; track $daemon_pid
 export DOCKER_HOST=unix://$work/berth.sock
-for _ in $(seq 100); do docker version >/dev/null 2>&1 && break; sleep 0.1; done
-docker import "$work/busybox.tar" busybox:latest >/dev/null
+wait_sock "$work/berth.sock"
+docker import "$work/rootfs.tar" busybox:latest >/dev/null
 kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/${3:-status}"; }
 pss() { awk '$1=="Pss:" {print $2}' "/proc/$1/smaps_rollup"; }
 sleep 0.5

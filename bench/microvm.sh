@@ -14,26 +14,11 @@
 # on Firecracker, and the boot row is timed alone (the goal there is <= 150 ms to the
 # entrypoint; README, "Micro-VMs").
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/lib.sh"
+bench_init microvm
 runs=${BENCH_RUNS:-10}
 build_runs=${BUILD_RUNS:-3}
-work=$(mktemp -d /tmp/berth-bench-microvm.XXXXXX)
-pidfile=$work/pids
-track() { echo "$1" >> "$pidfile"; }
-cleanup() {
-  local pids; pids=$(cat "$pidfile" 2>/dev/null || true)
-  [ -S "$work/berth.sock" ] && "$root/target/release/berth" -H "unix://$work/berth.sock" rm -f \
-    $("$root/target/release/berth" -H "unix://$work/berth.sock" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
-  for p in $pids; do kill "$p" 2>/dev/null || true; done
-  for _ in $(seq 100); do
-    alive=0; for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break; sleep 0.1
-  done
-  for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
-  awk -v w="$work" '$2 ~ "^"w {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+before_cleanup() { remove_containers "$work/berth.sock"; }
 
 for tool in qemu-system-x86_64 qemu-img mkfs.ext4 cc cpio; do
   command -v $tool >/dev/null || { echo "bench/microvm needs $tool (scripts/install-deps.sh)" >&2; exit 1; }
@@ -60,36 +45,16 @@ if [ -z "$kernel" ]; then
 fi
 echo "guest kernel: $kernel" >&2
 
-mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp"
-cp /bin/busybox "$work/rootfs/bin/"
-for a in sh true echo sleep cat; do ln -s busybox "$work/rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$work/rootfs/etc/passwd"
-echo 'root:x:0:' > "$work/rootfs/etc/group"
-tar -C "$work/rootfs" -cf "$work/busybox.tar" .
+busybox_rootfs "$work/rootfs" sh true echo sleep cat
 
 "$bin/berthd" --data-root "$work/berth" --exec-root "$work/run" -H "unix://$work/berth.sock" --config-file /dev/null \
   --vm-kernel "$kernel" ${modules:+--vm-modules "$modules"} ${BENCH_VM_FIRECRACKER:+--vm-firecracker "$BENCH_VM_FIRECRACKER"} \
   >"$work/berthd.log" 2>&1 & track $!
 berth() { "$bin/berth" -H "unix://$work/berth.sock" "$@"; }
 for _ in $(seq 300); do berth version >/dev/null 2>&1 && break; sleep 0.1; done
-berth import "$work/busybox.tar" busybox:latest >/dev/null
+berth import "$work/rootfs.tar" busybox:latest >/dev/null
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ms() { python3 -c 'import sys,time,subprocess
-cmd=sys.argv[1:]
-t=time.perf_counter(); r=subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE); d=(time.perf_counter()-t)*1000
-if r.returncode: sys.stderr.write(r.stderr.decode())
-print(f"{d:.1f}" if r.returncode==0 else "FAIL")' "$@"; }
-ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
-declare -A times
-row() { # name, command...
-  local name=$1; shift
-  sleep 0.2
-  local t; t=$(ms "$@")
-  [ "$t" = FAIL ] && { echo "$name failed: $*" >&2; exit 1; }
-  times[$name]+="$t "
-}
-m() { echo "${times[$1]}" | tr ' ' '\n' | grep -v '^$' | median; }
+m() { row_median "$1"; }
 
 # One VM first: it prepares the cached kernel, initramfs and root image, and shows the
 # exact QEMU command line berth uses, which the floor copies.
@@ -113,11 +78,11 @@ mkdir -p "$work/floor-init" && cc -static -O2 -o "$work/floor-init/init" "$work/
 (cd "$work/floor-init" && echo init | cpio -o -H newc --quiet > "$work/floor.cpio")
 
 qemu=1; case $(basename "${qemu_args[0]}") in qemu*) ;; *) qemu=0 ;; esac
-row warm "$bin/berth" -H "unix://$work/berth.sock" run --runtime microvm --rm busybox true
-[ $qemu = 1 ] && row warm "${floor_args[@]}"
+row warm 0.2 "$bin/berth" -H "unix://$work/berth.sock" run --runtime microvm --rm busybox true
+[ $qemu = 1 ] && row warm 0.2 "${floor_args[@]}"
 for _ in $(seq "$runs"); do
-  row berth "$bin/berth" -H "unix://$work/berth.sock" run --runtime microvm --rm busybox true
-  [ $qemu = 1 ] && row floor "${floor_args[@]}"
+  row berth 0.2 "$bin/berth" -H "unix://$work/berth.sock" run --runtime microvm --rm busybox true
+  [ $qemu = 1 ] && row floor 0.2 "${floor_args[@]}"
 done
 b=$(m berth)
 if [ $qemu = 1 ]; then
@@ -158,15 +123,15 @@ echo "image: $(du -sh "$big" | cut -f1) in $(find "$big" | wc -l) entries" >&2
 cache=$work/berth/vm/rootfs
 for _ in $(seq "$build_runs"); do
   rm -f "$cache"/*
-  row cold "$bin/berth" -H "unix://$work/berth.sock" run --runtime microvm --rm big true
-  row cached "$bin/berth" -H "unix://$work/berth.sock" run --runtime microvm --rm big true
+  row cold 0.2 "$bin/berth" -H "unix://$work/berth.sock" run --runtime microvm --rm big true
+  row cached 0.2 "$bin/berth" -H "unix://$work/berth.sock" run --runtime microvm --rm big true
 done
 image=$(ls -S "$cache"/*.ext4 | head -1)
 size=$(stat -c %s "$image")
 sync
 for _ in $(seq "$build_runs"); do
   rm -f "$work/mkfs.ext4"
-  row mkfs mkfs.ext4 -q -F -d "$big" "$work/mkfs.ext4" "$((size / 1024))k"
+  row mkfs 0.2 mkfs.ext4 -q -F -d "$big" "$work/mkfs.ext4" "$((size / 1024))k"
 done
 c=$(m cold); w=$(m cached); k=$(m mkfs)
 build=$(python3 -c "print(f'{$c-$w:.1f}')")

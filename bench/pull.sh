@@ -4,30 +4,12 @@
 # serial `curl | tar -xz` floor, berthd's idle RSS and /images/json latency with 100 images.
 # Usage: bench/pull.sh            (BENCH_RUNS=N repeats each pull, best time counts)
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/lib.sh"
+bench_init pull
 runs=${BENCH_RUNS:-2}
-work=$(mktemp -d /tmp/berth-bench-pull.XXXXXX)
-# Every daemon's PID goes into this file (daemons start inside $(…) subshells too).
-pidfile=$work/pids
-track() { echo "$1" >> "$pidfile"; }
-cleanup() {
-  local pids; pids=$(cat "$pidfile" 2>/dev/null || true)
-  for p in $pids; do kill "$p" 2>/dev/null || true; done
-  for _ in $(seq 100); do
-    alive=0; for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break; sleep 0.1
-  done
-  for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
-  # dockerd leaves overlay mounts under its data root: unmount everything below $work.
-  awk -v w="$work" '$2 ~ "^"w {print $2}' /proc/mounts | sort -r | while read -r m; do umount "$m" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 now() { date +%s.%N; }
 since() { echo "$(now) - $1" | bc; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_sock() { for _ in $(seq 300); do DOCKER_HOST=unix://$1 docker version >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "daemon at $1 did not start" >&2; return 1; }
 
 echo "building release binaries..." >&2
 (cd "$root" && cargo build --release -q -p berthd)

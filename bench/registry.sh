@@ -5,20 +5,11 @@
 # with 200 concurrent clients. Both registries run without auth, on plain HTTP, on 127.0.0.1.
 # Usage: bench/registry.sh   (BENCH_LAYERS, BENCH_LAYER_SIZE, BENCH_CLIENTS, BENCH_RUNS to change it)
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/lib.sh"
+bench_init registry
 layers=${BENCH_LAYERS:-64}
 layer_size=${BENCH_LAYER_SIZE:-8000000}
 clients=${BENCH_CLIENTS:-"1 8 64"}
-work=$(mktemp -d /tmp/berth-bench-registry.XXXXXX)
-pidfile=$work/pids
-cleanup() {
-  local pids; pids=$(cat "$pidfile" 2>/dev/null || true)
-  for p in $pids; do kill "$p" 2>/dev/null || true; done
-  for p in $pids; do for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 100); do curl -s -o /dev/null "$1/v2/" && return 0; sleep 0.1; done; echo "no registry at $1" >&2; return 1; }
 
 echo "building release binaries..." >&2
@@ -32,7 +23,7 @@ storage: {filesystem: {rootdirectory: $work/distribution}}
 http: {addr: 127.0.0.1:$dport}
 log: {level: error, accesslog: {disabled: true}}
 YML
-docker-registry serve "$work/distribution.yml" > "$work/distribution.log" 2>&1 & echo $! >> "$pidfile"
+docker-registry serve "$work/distribution.yml" > "$work/distribution.log" 2>&1 & track $!
 
 bport=$(free_port); mkdir -p "$work/berth"
 cat > "$work/berth.toml" <<TOML
@@ -40,7 +31,7 @@ cat > "$work/berth.toml" <<TOML
 mode = "none"
 TOML
 "$root/target/release/berth-registry" serve --addr "127.0.0.1:$bport" --root "$work/berth" --config "$work/berth.toml" \
-  > "$work/berth.log" 2>&1 & echo $! >> "$pidfile"
+  > "$work/berth.log" 2>&1 & track $!
 wait_http "http://127.0.0.1:$dport"; wait_http "http://127.0.0.1:$bport"
 
 # Best of $runs for each cell, for both registries alike (the machine is shared and small).

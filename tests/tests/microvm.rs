@@ -218,19 +218,22 @@ fn microvm_runs_the_image_through_the_docker_cli() {
 
 #[test]
 fn microvm_stop_kill_exec_and_wait() {
-    let Some(d) = vm_daemon(&[]) else { return };
-    let run_d = |args: &[&str]| {
+    let Some(mut d) = vm_daemon(&[]) else { return };
+    let run_d = |d: &Daemon, args: &[&str]| {
         let mut all = vec!["run", "-d", "--pull", "never", "--runtime", "microvm"];
         all.extend_from_slice(args);
         d.docker_ok(&all).trim().to_string()
     };
-    let sleeper = run_d(&["busybox", "sleep", "1000"]);
-    let trapper = run_d(&[
-        "busybox",
-        "sh",
-        "-c",
-        "trap 'echo bye; exit 7' TERM; echo ready; while :; do sleep 0.2; done",
-    ]);
+    let sleeper = run_d(&d, &["busybox", "sleep", "1000"]);
+    let trapper = run_d(
+        &d,
+        &[
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'echo bye; exit 7' TERM; echo ready; while :; do sleep 0.2; done",
+        ],
+    );
     wait_for("the trapping shell to be ready", || {
         d.docker_ok(&["logs", &trapper]).contains("ready")
     });
@@ -249,6 +252,14 @@ fn microvm_stop_kill_exec_and_wait() {
     );
     let ps = d.docker_ok(&["ps", "--format", "{{.ID}} {{.Status}}"]);
     assert_eq!(ps.lines().filter(|l| l.contains(" Up ")).count(), 2, "{ps}");
+
+    // The VMs outlive a daemon crash; the restarted daemon serves them again.
+    d.kill();
+    d.restart();
+    assert_eq!(
+        d.docker_ok(&["exec", &sleeper, "echo", "still here"]),
+        "still here\n"
+    );
 
     // SIGTERM reaches the entrypoint inside the guest: a plain `sleep` dies of it,
     // long before the timeout.
@@ -270,12 +281,15 @@ fn microvm_stop_kill_exec_and_wait() {
     assert!(d.docker_ok(&["logs", &trapper]).contains("bye"));
 
     // One that ignores it is killed after the timeout: 137, as docker reports.
-    let stubborn = run_d(&[
-        "busybox",
-        "sh",
-        "-c",
-        "trap '' TERM; echo ready; while :; do sleep 0.2; done",
-    ]);
+    let stubborn = run_d(
+        &d,
+        &[
+            "busybox",
+            "sh",
+            "-c",
+            "trap '' TERM; echo ready; while :; do sleep 0.2; done",
+        ],
+    );
     wait_for("the stubborn shell to be ready", || {
         d.docker_ok(&["logs", &stubborn]).contains("ready")
     });

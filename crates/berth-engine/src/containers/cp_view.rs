@@ -97,7 +97,16 @@ impl CpView {
             }
             let inner = match &m.file {
                 Some(name) => format!("/{name}"),
-                None => format!("/{}{trailing}", rest.trim_start_matches('/')),
+                None => {
+                    // `rest` may be empty (the mount point itself) while `trailing` is
+                    // `/.`: one slash between them and in front.
+                    let joined = format!("{}{trailing}", rest.trim_start_matches('/'));
+                    if joined.starts_with('/') {
+                        joined
+                    } else {
+                        format!("/{joined}")
+                    }
+                }
             };
             return Placed {
                 tree: m.dir.as_fd(),

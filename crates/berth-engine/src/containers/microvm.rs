@@ -415,63 +415,21 @@ pub fn sizing(host: &HostConfig) -> (u32, u32) {
     (memory_mb, vcpus.max(1))
 }
 
-/// Everything about one VM start, but the spec's files.
-pub struct VmPlan<'a> {
-    pub record: &'a ContainerRecord,
-    pub settings: &'a VmSettings,
-    pub kernel: PathBuf,
-    pub initramfs: PathBuf,
-    pub root_disk: PathBuf,
-    pub root_is_qcow2: bool,
-    pub root_backing: Option<PathBuf>,
-    pub disks: Vec<VmDisk>,
-    pub tmpfs: Vec<(String, String)>,
-    pub hostname: String,
-    pub hosts: Option<String>,
-    pub resolv_conf: Option<String>,
-    pub hide: Vec<PathBuf>,
-    pub cgroup: String,
-}
-
-/// The shim's `vm.json` for `plan`.
-pub fn spec(plan: VmPlan<'_>) -> VmSpec {
-    let record = plan.record;
-    let (memory_mb, vcpus) = sizing(&record.host_config);
+/// The container's entrypoint as the guest runs it.
+fn vm_process(record: &ContainerRecord) -> VmProcess {
     let config = &record.config;
-    VmSpec {
-        vmm: plan.settings.vmm,
-        vmm_binary: plan.settings.vmm_binary.clone(),
-        accel: plan.settings.accel,
-        kernel: plan.kernel,
-        initramfs: plan.initramfs,
-        root_disk: plan.root_disk,
-        root_is_qcow2: plan.root_is_qcow2,
-        root_backing: plan.root_backing,
-        disks: plan.disks,
-        vcpus,
-        memory_mb,
-        boot_timeout_secs: plan.settings.boot_timeout.as_secs().max(1),
-        cgroup: plan.cgroup,
-        sandbox_hide: plan.hide,
-        open_stdin: config.open_stdin.unwrap_or(false),
-        guest_debug: plan.settings.guest_debug,
-        process: VmProcess {
-            args: record.command_line(),
-            env: config.env.clone().unwrap_or_default(),
-            cwd: config.working_dir.clone().unwrap_or_default(),
-            user: config.user.clone().unwrap_or_default(),
-            tty: config.tty.unwrap_or(false),
-            console_size: record
-                .host_config
-                .console_size
-                .as_ref()
-                .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
-                .map(|s| (s[0] as u16, s[1] as u16)),
-        },
-        hostname: plan.hostname,
-        hosts: plan.hosts,
-        resolv_conf: plan.resolv_conf,
-        tmpfs: plan.tmpfs,
+    VmProcess {
+        args: record.command_line(),
+        env: config.env.clone().unwrap_or_default(),
+        cwd: config.working_dir.clone().unwrap_or_default(),
+        user: config.user.clone().unwrap_or_default(),
+        tty: config.tty.unwrap_or(false),
+        console_size: record
+            .host_config
+            .console_size
+            .as_ref()
+            .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
+            .map(|s| (s[0] as u16, s[1] as u16)),
     }
 }
 
@@ -559,56 +517,59 @@ impl super::ContainerService {
         }
 
         let vm_dir = assets.dir().to_path_buf();
-        let vmm = assets.settings().vmm;
+        let settings = assets.settings().clone();
+        let (memory_mb, vcpus) = sizing(&record.host_config);
+        let roots = [self.paths.data.parent(), self.paths.exec.parent()];
+        let sandbox_hide = roots.iter().flatten().map(|p| p.to_path_buf()).collect();
+        let cgroup = format!("/berth/{}", c.id);
         let dir = c.dir.clone();
         let service = self.clone();
-        let prepared = tokio::task::spawn_blocking({
-            move || -> Result<_> {
-                let (kernel, initramfs) = service.runtimes.vm.prepare()?;
-                // Named first, so a sweep while it builds keeps it.
-                if let Some(key) = image.chain_ids.last() {
-                    std::fs::write(dir.join(ROOT_IMAGE_KEY), key.to_string()).map_err(|e| {
-                        EngineError::internal(format!("write {ROOT_IMAGE_KEY}: {e}"))
-                    })?;
-                }
-                let base = root_image(&store, &image, &vm_dir.join("rootfs"))?;
-                let (root_disk, qcow2) = container_disk(vmm, &base, &dir)?;
-                let mut disks = Vec::new();
-                for (i, (source, destination)) in binds.iter().enumerate() {
-                    let path = dir.join(format!("disk-{i}.ext4"));
-                    snapshot_disk(source, &path)?;
-                    disks.push(VmDisk {
-                        path,
-                        guest_path: destination.clone(),
-                        read_only: true,
-                    });
-                }
-                Ok((kernel, initramfs, base, root_disk, qcow2, disks))
+        let spec = tokio::task::spawn_blocking(move || -> Result<VmSpec> {
+            let (kernel, initramfs) = service.runtimes.vm.prepare()?;
+            // Named first, so a sweep while it builds keeps it.
+            if let Some(key) = image.chain_ids.last() {
+                std::fs::write(dir.join(ROOT_IMAGE_KEY), key.to_string())
+                    .map_err(|e| EngineError::internal(format!("write {ROOT_IMAGE_KEY}: {e}")))?;
             }
+            let base = root_image(&store, &image, &vm_dir.join("rootfs"))?;
+            let (root_disk, root_is_qcow2) = container_disk(settings.vmm, &base, &dir)?;
+            let mut disks = Vec::new();
+            for (i, (source, destination)) in binds.iter().enumerate() {
+                let path = dir.join(format!("disk-{i}.ext4"));
+                snapshot_disk(source, &path)?;
+                disks.push(VmDisk {
+                    path,
+                    guest_path: destination.clone(),
+                    read_only: true,
+                });
+            }
+            Ok(VmSpec {
+                vmm: settings.vmm,
+                vmm_binary: settings.vmm_binary,
+                accel: settings.accel,
+                kernel,
+                initramfs,
+                root_disk,
+                root_is_qcow2,
+                root_backing: root_is_qcow2.then_some(base),
+                disks,
+                vcpus,
+                memory_mb,
+                boot_timeout_secs: settings.boot_timeout.as_secs().max(1),
+                cgroup,
+                sandbox_hide,
+                open_stdin: record.config.open_stdin.unwrap_or(false),
+                guest_debug: settings.guest_debug,
+                process: vm_process(&record),
+                hostname,
+                hosts,
+                resolv_conf,
+                tmpfs,
+            })
         })
         .await
         .map_err(|e| fail(EngineError::internal(e.to_string())))?
         .map_err(fail)?;
-        let (kernel, initramfs, base, root_disk, root_is_qcow2, disks) = prepared;
-
-        let roots = [self.paths.data.parent(), self.paths.exec.parent()];
-        let plan = VmPlan {
-            record: &record,
-            settings: assets.settings(),
-            kernel,
-            initramfs,
-            root_disk,
-            root_is_qcow2,
-            root_backing: root_is_qcow2.then_some(base),
-            disks,
-            tmpfs,
-            hostname,
-            hosts,
-            resolv_conf,
-            hide: roots.iter().flatten().map(|p| p.to_path_buf()).collect(),
-            cgroup: format!("/berth/{}", c.id),
-        };
-        let spec = spec(plan);
         let state = &c.state_dir;
         let _ = std::fs::remove_dir_all(state.path());
         std::fs::create_dir_all(state.path())
