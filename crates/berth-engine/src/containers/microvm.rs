@@ -226,9 +226,7 @@ impl VmAssets {
             .with_kernel(self.settings.kernel.clone())
             .with_modules(self.settings.modules.clone())
             .locate()
-            .map_err(|e| {
-                EngineError::invalid(format!("no guest kernel for the {MICROVM} runtime: {e}"))
-            })?;
+            .map_err(|e| EngineError::invalid(format!("the {MICROVM} runtime: {e}")))?;
         let vmlinux = kernel::vmlinux_from_bzimage(&located.image, &self.dir.join("kernel"))
             .map_err(|e| {
                 EngineError::invalid(format!("the guest kernel {}: {e}", located.image.display()))
