@@ -192,12 +192,8 @@ async fn reaper(
     init_pid: i32,
     execs: Rc<RefCell<HashMap<i32, oneshot::Sender<i32>>>>,
 ) {
-    let mut signals = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()) {
-        Ok(signals) => signals,
-        Err(err) => {
-            tracing::error!("cannot watch SIGCHLD: {err}");
-            return;
-        }
+    let Some(mut signals) = crate::server::child_signals() else {
+        return;
     };
     loop {
         loop {

@@ -365,6 +365,17 @@ fn handle(shim: &Rc<Shim>, request: Request) -> anyhow::Result<Response> {
     }
 }
 
+/// SIGCHLD as a stream, for a backend's reaper; `None` (logged) if it cannot be had.
+pub fn child_signals() -> Option<tokio::signal::unix::Signal> {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()) {
+        Ok(signals) => Some(signals),
+        Err(err) => {
+            tracing::error!("cannot watch SIGCHLD: {err}");
+            None
+        }
+    }
+}
+
 /// Copies a client's stdin into a process's input; closes it at the client's end of
 /// file when asked to.
 async fn pump_stdin(

@@ -679,12 +679,8 @@ fn dispatch(shim: &Rc<Shim>, m: Message) {
 /// with the VM.
 async fn reap_vmm(shim: Rc<Shim>) {
     let this = VmBackend::this(&shim);
-    let mut signals = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()) {
-        Ok(signals) => signals,
-        Err(err) => {
-            tracing::error!("cannot watch SIGCHLD: {err}");
-            return;
-        }
+    let Some(mut signals) = crate::server::child_signals() else {
+        return;
     };
     loop {
         let status = this
