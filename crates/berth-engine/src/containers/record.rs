@@ -112,12 +112,12 @@ impl ContainerRecord {
         self.name.trim_start_matches('/')
     }
 
-    /// The command line: entrypoint then command, as Docker shows `Path` and `Args`.
     /// The container runs as a micro-VM (`--runtime microvm`).
     pub fn is_microvm(&self) -> bool {
         self.host_config.runtime.as_deref() == Some(super::microvm::MICROVM)
     }
 
+    /// The command line: entrypoint then command, as Docker shows `Path` and `Args`.
     pub fn command_line(&self) -> Vec<String> {
         let entrypoint = self.config.entrypoint.clone().unwrap_or_default();
         let entrypoint = if entrypoint.len() == 1 && entrypoint[0].is_empty() {
