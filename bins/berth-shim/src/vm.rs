@@ -310,6 +310,8 @@ pub struct VmBackend {
     cgroup: CgroupDirs,
     /// The VMM has exited.
     vmm_gone: Cell<bool>,
+    /// Woken when the VMM has exited.
+    vmm_exited: tokio::sync::Notify,
 }
 
 impl VmBackend {
@@ -332,6 +334,7 @@ impl VmBackend {
             killing: Cell::new(false),
             cgroup: booted.cgroup,
             vmm_gone: Cell::new(false),
+            vmm_exited: tokio::sync::Notify::new(),
         }
     }
 
@@ -570,9 +573,9 @@ impl VmBackend {
     /// After the exit: lets the VMM power off (or kills it), reads the cgroup's OOM
     /// counter and removes the cgroup. Returns whether the OOM killer struck the VMM.
     pub async fn finish(&self, config: &Config) -> bool {
-        let deadline = tokio::time::Instant::now() + POWER_OFF;
-        while !self.vmm_gone.get() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        if !self.vmm_gone.get() {
+            // `notify_one` keeps a permit, so an exit reaped before this wait counts too.
+            let _ = tokio::time::timeout(POWER_OFF, self.vmm_exited.notified()).await;
         }
         if let Some(mut vm) = self.vm.borrow_mut().take()
             && !self.vmm_gone.get()
@@ -690,6 +693,7 @@ async fn reap_vmm(shim: Rc<Shim>) {
             .and_then(|vm| vm.try_wait().ok().flatten());
         if let Some(status) = status {
             this.vmm_gone.set(true);
+            this.vmm_exited.notify_one();
             tracing::info!("the VMM exited: {status}");
             if shim.init_status.get().is_none() {
                 let (code, why) = if this.killing.get() {

@@ -194,20 +194,17 @@ impl RootfsCache {
     }
 
     fn build(&self, tree: &Path, image: &Path) -> Result<()> {
-        let usage = tree_usage(tree)?;
-        let size = image_size(usage, self.headroom);
         let tmp = util::temp_path(image);
         let started = std::time::Instant::now();
+        let mut built = None;
         let res = (|| {
-            util::run(
-                Command::new(&self.mkfs)
-                    .args(["-q", "-F", "-L", "berth-root", "-N"])
-                    .arg(inode_count(usage).to_string())
-                    .arg("-d")
-                    .arg(tree)
-                    .arg(&tmp)
-                    .arg(format!("{}k", size / 1024)),
-            )?;
+            built = Some(make_ext4(
+                &self.mkfs,
+                tree,
+                &tmp,
+                self.headroom,
+                "berth-root",
+            )?);
             fs::set_permissions(&tmp, fs::Permissions::from_mode(0o444)).at("chmod", &tmp)?;
             let stamp = stamp_for(&tmp)?;
             util::write_atomic(&Self::stamp_path(image), stamp.as_bytes())?;
@@ -217,6 +214,7 @@ impl RootfsCache {
             let _ = fs::remove_file(&tmp);
         }
         res?;
+        let (usage, size) = built.expect("built");
         tracing::debug!(
             image = %image.display(),
             size,
@@ -227,6 +225,30 @@ impl RootfsCache {
         );
         Ok(())
     }
+}
+
+/// An ext4 image at `image` holding `tree` (`mkfs.ext4 -d`, nothing mounted), sized for
+/// the tree plus `headroom` bytes, with inodes for every file; returns the tree's usage
+/// and the image's size.
+pub fn make_ext4(
+    mkfs: &Path,
+    tree: &Path,
+    image: &Path,
+    headroom: u64,
+    label: &str,
+) -> Result<(TreeUsage, u64)> {
+    let usage = tree_usage(tree)?;
+    let size = image_size(usage, headroom);
+    util::run(
+        Command::new(mkfs)
+            .args(["-q", "-F", "-L", label, "-N"])
+            .arg(inode_count(usage).to_string())
+            .arg("-d")
+            .arg(tree)
+            .arg(image)
+            .arg(format!("{}k", size / 1024)),
+    )?;
+    Ok((usage, size))
 }
 
 fn stamp_for(image: &Path) -> Result<String> {

@@ -156,13 +156,7 @@ impl ContainerService {
     /// The overlay of `record`'s image layers and its upper dir (not mounted).
     fn snapshot_of(&self, record: &ContainerRecord, dir: &Path) -> Result<Snapshot> {
         let store = self.images.store();
-        let image_id: Digest = record
-            .image
-            .parse()
-            .map_err(|_| EngineError::internal("bad image id in record"))?;
-        let image = store
-            .image(&image_id)?
-            .ok_or_else(|| EngineError::not_found(format!("No such image: {}", record.image)))?;
+        let (_, image) = record.image_in(store)?;
         let lower = image.chain_ids.iter().map(|c| store.layer_dir(c)).collect();
         Ok(Snapshot::in_dir(dir, lower))
     }
@@ -1495,13 +1489,7 @@ fn commit_blocking(
     author: &str,
     comment: &str,
 ) -> Result<Digest> {
-    let parent_id: Digest = record
-        .image
-        .parse()
-        .map_err(|_| EngineError::internal("bad image id in record"))?;
-    let parent = store
-        .image(&parent_id)?
-        .ok_or_else(|| EngineError::not_found(format!("No such image: {}", record.image)))?;
+    let (parent_id, parent) = record.image_in(store)?;
     let base = store.config(&parent_id)?;
     let io_err = |e: io::Error| EngineError::internal(format!("commit: {e}"));
 

@@ -86,7 +86,7 @@ impl ContainerService {
         let mut planned = mounts::plan(&host, &image_volumes)?;
         self.add_volumes_from(&host, &mut planned)?;
         if is_vm {
-            microvm::validate(&host, &config, &planned)?;
+            microvm::validate(&host, &planned)?;
         }
         let mut anonymous = Vec::new();
         let mut mount_points = Vec::new();

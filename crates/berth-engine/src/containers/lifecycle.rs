@@ -490,7 +490,7 @@ impl ContainerService {
         self.forget_execs(&c.id);
         c.lifecycle.send_modify(|l| l.removed = true);
         self.event("destroy", &record, &[]);
-        if record.is_microvm() && super::microvm::image_of(self.images.store(), &record).is_err() {
+        if record.is_microvm() && record.image_in(self.images.store()).is_err() {
             // Its image was deleted (forced) while it existed: the root image can go now.
             let service = self.clone();
             tokio::task::spawn_blocking(move || service.sweep_vm_root_images());

@@ -20,13 +20,13 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+use berth_image::ImageStore;
 use berth_image::metadata::ImageRecord as Image;
-use berth_image::{Digest, ImageStore};
 use berth_shim::vm::{VmAccel, VmDisk, VmProcess, VmSpec, VmmKind};
 use berth_vm::initramfs::{DEFAULT_MODULES, InitramfsCache};
 use berth_vm::kernel::{self, KernelLocator};
 use berth_vm::rootfs::RootfsCache;
-use bollard_stubs::models::{ContainerConfig, HostConfig};
+use bollard_stubs::models::HostConfig;
 
 use super::mounts::Planned;
 use super::record::ContainerRecord;
@@ -96,7 +96,7 @@ pub fn runtime_of(host: &HostConfig, default: &str) -> Result<&'static str> {
 }
 
 /// What a micro-VM cannot do, refused at create with a message that says so.
-pub fn validate(host: &HostConfig, config: &ContainerConfig, planned: &[Planned]) -> Result<()> {
+pub fn validate(host: &HostConfig, planned: &[Planned]) -> Result<()> {
     let refuse = |what: &str| {
         Err(EngineError::invalid(format!(
             "the {MICROVM} runtime does not support {what}"
@@ -139,7 +139,6 @@ pub fn validate(host: &HostConfig, config: &ContainerConfig, planned: &[Planned]
             "the {MICROVM} runtime needs at least {MIN_MEMORY_MB} MB of memory (--memory)"
         )));
     }
-    let _ = config;
     for p in planned {
         match p {
             Planned::Bind {
@@ -380,23 +379,14 @@ pub fn container_disk(vmm: VmmKind, base: &Path, dir: &Path) -> Result<(PathBuf,
 /// mount or volume.
 pub fn snapshot_disk(source: &Path, image: &Path) -> Result<()> {
     let _ = std::fs::remove_file(image);
-    let usage = berth_vm::rootfs::tree_usage(source)
-        .map_err(|e| EngineError::internal(format!("read {}: {e}", source.display())))?;
-    let size = berth_vm::rootfs::image_size(usage, 16 << 20);
-    let out = Command::new("mkfs.ext4")
-        .args(["-q", "-F", "-d"])
-        .arg(source)
-        .arg(image)
-        .arg(format!("{}k", size / 1024))
-        .output()
-        .map_err(|e| EngineError::internal(format!("run mkfs.ext4: {e}")))?;
-    if !out.status.success() {
-        return Err(EngineError::internal(format!(
-            "mkfs.ext4 -d {}: {}",
-            source.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
+    berth_vm::rootfs::make_ext4(
+        Path::new("mkfs.ext4"),
+        source,
+        image,
+        16 << 20,
+        "berth-data",
+    )
+    .map_err(|e| EngineError::internal(format!("snapshot {}: {e}", source.display())))?;
     Ok(())
 }
 
@@ -429,17 +419,6 @@ fn vm_process(record: &ContainerRecord) -> VmProcess {
             .filter(|s| s.len() == 2 && s[0] > 0 && s[1] > 0)
             .map(|s| (s[0] as u16, s[1] as u16)),
     }
-}
-
-/// The image of `record`, as the start path needs it.
-pub fn image_of(store: &ImageStore, record: &ContainerRecord) -> Result<Image> {
-    let id: Digest = record
-        .image
-        .parse()
-        .map_err(|_| EngineError::internal("bad image id in record"))?;
-    store
-        .image(&id)?
-        .ok_or_else(|| EngineError::not_found(format!("No such image: {}", record.image)))
 }
 
 /// The file in a micro-VM container's directory naming the cached root image its disk
@@ -484,7 +463,7 @@ impl super::ContainerService {
         let fail = |e: EngineError| (e, 128);
         let record = c.record();
         let store = self.images.store().clone();
-        let image = image_of(&store, &record).map_err(fail)?;
+        let (_, image) = record.image_in(&store).map_err(fail)?;
         let assets = &self.runtimes.vm;
         let hostname = super::spec::hostname(&record);
         super::spec::write_etc_files(&c.dir, &record, &hostname, &self.paths.resolv_conf)
@@ -704,18 +683,18 @@ mod tests {
     #[test]
     fn what_a_vm_cannot_do_is_refused_clearly() {
         let ok = HostConfig::default();
-        assert!(validate(&ok, &ContainerConfig::default(), &[]).is_ok());
+        assert!(validate(&ok, &[]).is_ok());
         let host = HostConfig {
             network_mode: Some("host".into()),
             ..Default::default()
         };
-        let err = validate(&host, &ContainerConfig::default(), &[]).unwrap_err();
+        let err = validate(&host, &[]).unwrap_err();
         assert!(err.to_string().contains("--network host"), "{err}");
         let small = HostConfig {
             memory: Some(64 << 20),
             ..Default::default()
         };
-        let err = validate(&small, &ContainerConfig::default(), &[]).unwrap_err();
+        let err = validate(&small, &[]).unwrap_err();
         assert!(err.to_string().contains("at least 96 MB"), "{err}");
         let rw = Planned::Bind {
             source: "/tmp".into(),
@@ -724,7 +703,7 @@ mod tests {
             propagation: String::new(),
             create_source: false,
         };
-        let err = validate(&ok, &ContainerConfig::default(), &[rw]).unwrap_err();
+        let err = validate(&ok, &[rw]).unwrap_err();
         assert!(err.to_string().contains("writable bind mount"), "{err}");
         let ro = Planned::Bind {
             source: "/tmp".into(),
@@ -733,7 +712,7 @@ mod tests {
             propagation: String::new(),
             create_source: false,
         };
-        assert!(validate(&ok, &ContainerConfig::default(), &[ro]).is_ok());
+        assert!(validate(&ok, &[ro]).is_ok());
     }
 
     #[test]

@@ -136,6 +136,22 @@ impl ContainerRecord {
         serde_json::from_slice(&bytes).map_err(std::io::Error::other)
     }
 
+    /// The image the container was created from: its ID and its record in `store`.
+    pub fn image_in(
+        &self,
+        store: &berth_image::ImageStore,
+    ) -> crate::error::Result<(berth_image::Digest, berth_image::metadata::ImageRecord)> {
+        use crate::error::EngineError;
+        let id: berth_image::Digest = self
+            .image
+            .parse()
+            .map_err(|_| EngineError::internal("bad image id in record"))?;
+        let image = store
+            .image(&id)?
+            .ok_or_else(|| EngineError::not_found(format!("No such image: {}", self.image)))?;
+        Ok((id, image))
+    }
+
     /// Temp file, fsync, rename: a crash leaves the old record or the new one.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let tmp = path.with_extension("json.tmp");

@@ -98,19 +98,7 @@ impl ContainerService {
         let fail = |e: EngineError| (e, 128);
         let record = c.record();
         let store = self.images.store().clone();
-        let image_id: berth_image::Digest = record
-            .image
-            .parse()
-            .map_err(|_| fail(EngineError::internal("bad image id in record")))?;
-        let image = store
-            .image(&image_id)
-            .map_err(|e| fail(e.into()))?
-            .ok_or_else(|| {
-                fail(EngineError::not_found(format!(
-                    "No such image: {}",
-                    record.image
-                )))
-            })?;
+        let (image_id, image) = record.image_in(&store).map_err(fail)?;
         let image_config = store.config(&image_id).map_err(|e| fail(e.into()))?;
         let lower: Vec<PathBuf> = image.chain_ids.iter().map(|c| store.layer_dir(c)).collect();
         let snapshot = Snapshot::in_dir(&c.dir, lower);
