@@ -25,6 +25,78 @@ fn inspect(d: &Daemon, id: &str, format: &str) -> String {
         .to_string()
 }
 
+/// On cgroup v1 each hierarchy shows the container's own cgroup, systemd's named one
+/// included (Docker's runc joins it too), never the host's tree around it.
+#[test]
+fn cgroup_hierarchies_show_only_the_containers_own_cgroup() {
+    let cgroup_v1 = std::path::Path::new("/sys/fs/cgroup/memory").is_dir();
+    if !cgroup_v1 {
+        eprintln!(
+            "skipped: cgroup v2 host (a new cgroup2 mount in the container's cgroup namespace)"
+        );
+        return;
+    }
+    let d = daemon_with_busybox();
+    let script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \
+        ls /sys/fs/cgroup/; \
+        find /sys/fs/cgroup/systemd/ /sys/fs/cgroup/memory/ -mindepth 1 -type d | wc -l; \
+        grep -qx 1 /sys/fs/cgroup/systemd/cgroup.procs && echo pid1-here";
+    let (code, out, err) = run(
+        &d,
+        &["run", "--rm", "-m", "64m", "busybox", "sh", "-c", script],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"67108864"), "{out}");
+    for hierarchy in ["cpu", "memory", "pids", "systemd"] {
+        assert!(lines.contains(&hierarchy), "{hierarchy} missing: {out}");
+    }
+    let n = lines.len();
+    assert_eq!(
+        lines[n - 2],
+        "0",
+        "no cgroups below the container's own: {out}"
+    );
+    assert_eq!(
+        lines[n - 1],
+        "pid1-here",
+        "the container's init is in it: {out}"
+    );
+}
+
+/// A mount destination that is a symlink in the image resolves inside the container's
+/// root, however many `..` it has: nothing is mounted on the host's path.
+#[test]
+fn mount_destinations_resolve_inside_the_root() {
+    let d = daemon_with_busybox();
+    let escape = format!("/tmp/berth-escape-{}", std::process::id());
+    let _ = std::fs::remove_dir_all(&escape);
+    let source = tempfile::tempdir().unwrap();
+    std::fs::write(source.path().join("marker"), "bound\n").unwrap();
+    let link = format!("ln -s ../../../../../..{escape} /evil && mkdir -p {escape}");
+    d.docker_ok(&["run", "--name", "linker", "busybox", "sh", "-c", &link]);
+    d.docker_ok(&["commit", "linker", "linked:1"]);
+    let volume = format!("{}:/evil", source.path().display());
+    let script = format!("cat {escape}/marker; readlink /evil");
+    let (code, out, err) = run(
+        &d,
+        &[
+            "run", "--rm", "-v", &volume, "linked:1", "sh", "-c", &script,
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with("bound\n"),
+        "the bind lands on the link's target inside: {out}"
+    );
+    assert!(
+        !std::path::Path::new(&escape).exists(),
+        "{escape} appeared on the host"
+    );
+    d.docker_ok(&["rm", "linker"]);
+    d.assert_no_leaks(&[]);
+}
+
 #[test]
 fn docker_security_defaults_hold_inside() {
     let d = daemon_with_busybox();
@@ -36,6 +108,10 @@ fn docker_security_defaults_hold_inside() {
         echo 1 > /proc/sysrq-trigger 2>/dev/null; echo sysrq=$?; \
         test -s /proc/kcore; echo kcore=$?; \
         grep -c ' /proc/acpi ' /proc/self/mountinfo; \
+        for f in /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max; do \
+          test -e $f && { echo max > $f 2>/dev/null; echo cgroupfs=$?; }; done; \
+        echo links $(readlink /dev/ptmx) $(readlink /dev/fd) $(readlink /dev/stdin); \
+        test -c /dev/null && test -c /dev/urandom && test -c /dev/tty && echo devices=ok; \
         cat /proc/1/cmdline | tr '\\0' ' '; echo";
     let (code, out, err) = run(&d, &["run", "--rm", "busybox", "sh", "-c", script]);
     assert_eq!(code, Some(0), "{err}");
@@ -58,6 +134,15 @@ fn docker_security_defaults_hold_inside() {
         out.contains("sh -c grep CapEff"),
         "PID 1 is the command: {out}"
     );
+    assert!(
+        out.contains("cgroupfs=1"),
+        "the cgroup filesystem must be read-only, or the container raises its own limits: {out}"
+    );
+    assert!(
+        out.contains("links pts/ptmx /proc/self/fd /proc/self/fd/0"),
+        "{out}"
+    );
+    assert!(out.contains("devices=ok"), "{out}");
 
     // keyctl(2) is refused by the profile: busybox has no keyctl applet, so use the
     // privileged comparison instead: --privileged gets every capability.

@@ -60,6 +60,10 @@ const V1_CONTROLLERS: [&str; 12] = [
     "freezer",
 ];
 
+/// v1 controllers libcgroups leaves alone; a hierarchy of them is still shown to a
+/// container.
+const OTHER_V1_CONTROLLERS: [&str; 3] = ["rdma", "misc", "debug"];
+
 /// The directories of one cgroup path in this host's cgroup hierarchies.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CgroupDirs {
@@ -73,9 +77,7 @@ impl CgroupDirs {
     /// `cgroups_path` (absolute within each hierarchy) as the host's cgroup mounts lay
     /// it out, read from this process's mountinfo.
     pub fn locate(cgroups_path: &Path) -> Result<CgroupDirs> {
-        let mountinfo = fs::read_to_string("/proc/self/mountinfo")
-            .map_err(io("read", Path::new("/proc/self/mountinfo")))?;
-        CgroupMounts::parse(&mountinfo).dirs(cgroups_path)
+        CgroupMounts::read()?.dirs(cgroups_path)
     }
 
     /// Creates the directories: cpuset ones (v1) get their parents' CPUs and memory
@@ -268,8 +270,38 @@ fn create_cpuset(dir: &Path) -> Result<()> {
 pub struct CgroupMounts {
     /// (controller, mount point) for each v1 controller libcgroups manages.
     pub v1: Vec<(String, PathBuf)>,
+    /// (`name=…`, mount point) for each named v1 hierarchy (systemd's): joined too on
+    /// a v1 host, as runc does, so the container sees only its own part of it.
+    pub named: Vec<(String, PathBuf)>,
     /// The cgroup2 mount point, if any.
     pub unified: Option<PathBuf>,
+    /// The cgroup2 mount's root within the hierarchy (`/` unless the host is itself
+    /// a container).
+    pub unified_root: String,
+    /// Every v1 hierarchy, as mounted.
+    pub hierarchies: Vec<Hierarchy>,
+}
+
+/// One cgroup v1 hierarchy as the host mounts it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hierarchy {
+    pub mount_point: PathBuf,
+    /// The mount's root within the hierarchy.
+    pub root: String,
+    /// Its controllers, and `name=…` for a named one, in the mount options' order.
+    pub subsystems: Vec<String>,
+}
+
+/// A cgroup hierarchy as a container sees it: the directory under its cgroup mount,
+/// and the host directory of the container's own cgroup there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnCgroup {
+    /// The hierarchy's directory name (`cpu,cpuacct`, `systemd`).
+    pub name: String,
+    /// Options for a new mount of the hierarchy (`cpu,cpuacct`, `name=systemd`).
+    pub subsystems: String,
+    /// The host directory of the process's cgroup in it.
+    pub dir: PathBuf,
 }
 
 impl CgroupMounts {
@@ -285,10 +317,71 @@ impl CgroupMounts {
             Ok(CgroupDirs::V1(
                 self.v1
                     .iter()
+                    .chain(&self.named)
                     .map(|(c, mount)| (c.clone(), mount.join(&relative)))
                     .collect(),
             ))
         }
+    }
+
+    /// This host's cgroup mounts, from this process's mountinfo.
+    pub fn read() -> Result<CgroupMounts> {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+            .map_err(io("read", Path::new("/proc/self/mountinfo")))?;
+        Ok(CgroupMounts::parse(&mountinfo))
+    }
+
+    /// Whether containers get cgroup v1 hierarchies (any v1 controller is mounted, the
+    /// hybrid layout included), as [`CgroupMounts::dirs`] decides.
+    pub fn is_v1(&self) -> bool {
+        !self.v1.is_empty()
+    }
+
+    /// The v1 hierarchies a process whose `/proc/self/cgroup` reads `own` belongs to,
+    /// each with the host directory of its cgroup there. Hierarchies whose mount does
+    /// not reach that cgroup (another container's root) are left out.
+    pub fn own_v1(&self, own: &str) -> Vec<OwnCgroup> {
+        let mut out = Vec::new();
+        for line in own.lines() {
+            let mut fields = line.splitn(3, ':');
+            let (Some(_id), Some(controllers), Some(path)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            if controllers.is_empty() {
+                continue;
+            }
+            let mut wanted: Vec<&str> = controllers.split(',').collect();
+            wanted.sort_unstable();
+            let Some(hierarchy) = self.hierarchies.iter().find(|h| {
+                let mut have: Vec<&str> = h.subsystems.iter().map(String::as_str).collect();
+                have.sort_unstable();
+                have == wanted
+            }) else {
+                continue;
+            };
+            let (Some(dir), Some(name)) = (
+                within(&hierarchy.mount_point, &hierarchy.root, path),
+                hierarchy.mount_point.file_name(),
+            ) else {
+                continue;
+            };
+            out.push(OwnCgroup {
+                name: name.to_string_lossy().into_owned(),
+                subsystems: hierarchy.subsystems.join(","),
+                dir,
+            });
+        }
+        out
+    }
+
+    /// The host directory of the cgroup2 cgroup of a process whose `/proc/self/cgroup`
+    /// reads `own`.
+    pub fn own_v2(&self, own: &str) -> Option<PathBuf> {
+        let unified = self.unified.as_ref()?;
+        let path = own.lines().find_map(|line| line.strip_prefix("0::"))?;
+        within(unified, &self.unified_root, path)
     }
 
     pub fn parse(mountinfo: &str) -> CgroupMounts {
@@ -300,20 +393,45 @@ impl CgroupMounts {
             let Some(mount_point) = before.split(' ').nth(4) else {
                 continue;
             };
+            let root = unescape(before.split(' ').nth(3).unwrap_or("/"));
             let mut tail = after.split(' ');
             let (fstype, _source, options) = (tail.next(), tail.next(), tail.next());
             let mount_point = PathBuf::from(unescape(mount_point));
             match fstype {
                 Some("cgroup2") if mounts.unified.is_none() => {
                     mounts.unified = Some(mount_point);
+                    mounts.unified_root = root;
                 }
                 Some("cgroup") => {
+                    let mut subsystems = Vec::new();
                     for option in options.unwrap_or_default().split(',') {
+                        if V1_CONTROLLERS.contains(&option)
+                            || OTHER_V1_CONTROLLERS.contains(&option)
+                        {
+                            subsystems.push(option.to_string());
+                        }
                         if V1_CONTROLLERS.contains(&option)
                             && !mounts.v1.iter().any(|(c, _)| c == option)
                         {
                             mounts.v1.push((option.to_string(), mount_point.clone()));
                         }
+                        if option.starts_with("name=") {
+                            subsystems.push(option.to_string());
+                            if !mounts.named.iter().any(|(c, _)| c == option) {
+                                mounts.named.push((option.to_string(), mount_point.clone()));
+                            }
+                        }
+                    }
+                    if !mounts
+                        .hierarchies
+                        .iter()
+                        .any(|h| h.subsystems == subsystems)
+                    {
+                        mounts.hierarchies.push(Hierarchy {
+                            mount_point,
+                            root,
+                            subsystems,
+                        });
                     }
                 }
                 _ => {}
@@ -321,6 +439,26 @@ impl CgroupMounts {
         }
         mounts
     }
+}
+
+/// `path` (a cgroup path as /proc/self/cgroup gives it) as a host directory under a
+/// hierarchy mounted at `mount_point` with root `root`; None when the mount does not
+/// reach it.
+fn within(mount_point: &Path, root: &str, path: &str) -> Option<PathBuf> {
+    let root = root.trim_end_matches('/');
+    let rest = path.strip_prefix(root)?;
+    if !rest.is_empty() && !rest.starts_with('/') {
+        return None;
+    }
+    let rest = rest.trim_start_matches('/');
+    if rest.split('/').any(|part| part == "..") {
+        return None;
+    }
+    Some(if rest.is_empty() {
+        mount_point.to_path_buf()
+    } else {
+        mount_point.join(rest)
+    })
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\NNN` octal.
@@ -381,6 +519,13 @@ mod tests {
                 ("pids", "/sys/fs/cgroup/my dir"),
             ]
         );
+        assert_eq!(
+            mounts.named,
+            [(
+                "name=systemd".to_string(),
+                PathBuf::from("/sys/fs/cgroup/systemd")
+            )]
+        );
         let unified = CgroupMounts::parse(
             "30 1 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n",
         );
@@ -404,6 +549,7 @@ mod tests {
                 ("cpuset".to_string(), cpuset.clone()),
             ],
             unified: Some(root.path().join("unified")),
+            ..CgroupMounts::default()
         };
         let dirs = mounts.dirs(Path::new("/berth/c1")).unwrap();
         let placement = dirs.create().unwrap();
@@ -453,8 +599,8 @@ mod tests {
         )
         .unwrap();
         let mounts = CgroupMounts {
-            v1: Vec::new(),
             unified: Some(root.path().to_path_buf()),
+            ..CgroupMounts::default()
         };
         let dirs = mounts.dirs(Path::new("/berth/c2")).unwrap();
         assert_eq!(
@@ -483,6 +629,70 @@ mod tests {
             fs::read_to_string(root.path().join("berth/c2/cgroup.procs")).unwrap(),
             "0"
         );
+    }
+
+    #[test]
+    fn a_process_sees_its_own_cgroup_in_each_hierarchy() {
+        // The host is itself a container: its memory hierarchy is mounted from
+        // /outer, and the unified one from /outer too.
+        let mounts = CgroupMounts::parse(
+            "\
+27 25 0:25 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+28 25 0:26 /outer /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+29 25 0:27 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
+30 25 0:28 / /sys/fs/cgroup/rdma rw - cgroup cgroup rw,rdma
+31 25 0:29 /outer /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+",
+        );
+        assert!(mounts.is_v1());
+        let own = "\
+12:rdma:/
+11:cpuacct,cpu:/berth/c1
+10:memory:/outer/berth/c1
+9:name=systemd:/berth/c1
+8:pids:/berth/c1
+7:memory:/elsewhere
+0::/outer/berth/c1
+";
+        let seen: Vec<(String, String, PathBuf)> = mounts
+            .own_v1(own)
+            .into_iter()
+            .map(|c| (c.name, c.subsystems, c.dir))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("rdma".into(), "rdma".into(), "/sys/fs/cgroup/rdma".into()),
+                (
+                    "cpu,cpuacct".into(),
+                    "cpu,cpuacct".into(),
+                    "/sys/fs/cgroup/cpu,cpuacct/berth/c1".into()
+                ),
+                (
+                    "memory".into(),
+                    "memory".into(),
+                    "/sys/fs/cgroup/memory/berth/c1".into()
+                ),
+                (
+                    "systemd".into(),
+                    "name=systemd".into(),
+                    "/sys/fs/cgroup/systemd/berth/c1".into()
+                ),
+            ],
+            "pids is not mounted; /elsewhere is outside the memory mount's root"
+        );
+        assert_eq!(
+            mounts.own_v2(own),
+            Some(PathBuf::from("/sys/fs/cgroup/unified/berth/c1"))
+        );
+        assert_eq!(mounts.own_v2("0::/outer2/x\n"), None);
+        assert_eq!(mounts.own_v2("0::/outer/../x\n"), None);
+        // Joined on a v1 host: every controller hierarchy and the named one.
+        let CgroupDirs::V1(dirs) = mounts.dirs(Path::new("/berth/c1")).unwrap() else {
+            panic!("v1 expected")
+        };
+        let names: Vec<&str> = dirs.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(names, ["cpu", "cpuacct", "memory", "name=systemd"]);
     }
 
     #[test]

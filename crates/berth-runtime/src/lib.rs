@@ -41,4 +41,4 @@ pub use inputs::{
 pub use process::{DEFAULT_PATH_ENV, INIT_PATH_IN_CONTAINER};
 pub use seccomp::{DEFAULT_PROFILE_JSON, Profile as SeccompProfile};
 pub use spec::{DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, OCI_VERSION, generate};
-pub use user::{ResolvedUser, resolve as resolve_user};
+pub use user::{ResolvedUser, home_dir, resolve as resolve_user};

@@ -51,6 +51,16 @@ fn passwd_entries(text: &str) -> Vec<PasswdEntry<'_>> {
         .collect()
 }
 
+/// The home directory of `uid` in an `/etc/passwd`, as runc sets `HOME` when the spec
+/// has none: the first entry with that uid, else `/`.
+pub fn home_dir(passwd: &str, uid: u32) -> String {
+    records(passwd)
+        .find(|f| num(f.get(2)) == i64::from(uid))
+        .and_then(|f| f.get(5).map(|home| home.to_string()))
+        .filter(|home| !home.is_empty())
+        .unwrap_or_else(|| "/".to_string())
+}
+
 fn group_entries(text: &str) -> Vec<GroupEntry<'_>> {
     records(text)
         .map(|f| GroupEntry {
@@ -273,6 +283,17 @@ nogroup:x:65534:
     fn group_add_appends_names_and_numbers_without_duplicates() {
         let u = resolve_with("nobody", &["audio", "wheel", "7777", "10", "nogroup"]).unwrap();
         assert_eq!(u, user(65534, 65534, &[65534, 29, 10, 7777]));
+    }
+
+    #[test]
+    fn home_comes_from_the_first_entry_of_the_uid() {
+        let passwd = "# c\nroot:x:0:0:root:/root:/bin/sh\nalias:x:0:0::/other:/bin/sh\n\
+                      short:x:7:7\nnobody:x:65534:65534::/nonexistent:/bin/false\n";
+        assert_eq!(home_dir(passwd, 0), "/root");
+        assert_eq!(home_dir(passwd, 65534), "/nonexistent");
+        assert_eq!(home_dir(passwd, 7), "/", "no home field");
+        assert_eq!(home_dir(passwd, 1000), "/", "unknown uid");
+        assert_eq!(home_dir("", 0), "/");
     }
 
     #[test]

@@ -8,12 +8,27 @@ use berth_runtime::cgroupfs::CgroupDirs;
 
 pub fn delete(root: &Path, args: &Delete) -> anyhow::Result<()> {
     let mut container = crate::state::load(root, &args.id)?;
-    if delete_stopped(&container)? {
+    remove(&mut container, args.force)
+}
+
+/// Deletes `container` (`force`: a running one is killed first).
+pub fn remove(container: &mut Container, force: bool) -> anyhow::Result<()> {
+    container
+        .refresh_status()
+        .context("read the container's status")?;
+    if delete_stopped(container)? {
         return Ok(());
     }
+    let cgroup_path = container.spec().ok().map(|config| config.cgroup_path);
     container
-        .delete(args.force)
-        .with_context(|| format!("delete container {}", args.id))
+        .delete(force)
+        .with_context(|| format!("delete container {}", container.id()))?;
+    // libcgroups removes the controllers' directories; the launcher also made one in
+    // each named hierarchy (systemd's).
+    if let Some(path) = cgroup_path {
+        CgroupDirs::locate(&path)?.remove()?;
+    }
+    Ok(())
 }
 
 /// The common case, without libcontainer's cgroup manager (whose setup reads the

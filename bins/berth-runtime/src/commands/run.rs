@@ -29,8 +29,8 @@ pub fn run(root: &Path, args: &Run) -> anyhow::Result<u8> {
         Ok(()) => foreground.wait(pid.as_raw()),
         Err(err) => Err(anyhow::Error::new(err).context(format!("start container {id}"))),
     };
-    if let Err(err) = container.delete(true) {
-        tracing::error!(id, "delete container after run: {err}");
+    if let Err(err) = super::delete::remove(&mut container, true) {
+        tracing::error!(id, "delete container after run: {err:#}");
     }
     code
 }

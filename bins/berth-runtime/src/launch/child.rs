@@ -13,7 +13,6 @@ use anyhow::{Context, bail};
 use libcontainer::capabilities;
 use libcontainer::notify_socket::NotifyListener;
 use libcontainer::oci_spec::runtime::{LinuxNamespaceType, Spec};
-use libcontainer::rootfs::RootFS;
 use libcontainer::syscall::Syscall;
 use libcontainer::workload::Executor;
 use libcontainer::workload::default::DefaultExecutor;
@@ -21,15 +20,18 @@ use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use nix::unistd::{Gid, Uid};
 
+use super::rootfs::{self, CgroupView};
 use super::seccomp::Program;
 use super::sync::ChildEnd;
-use berth_runtime::cgroupfs::Placement;
+use berth_runtime::cgroupfs::{CgroupMounts, Placement};
 
 /// What the launcher hands its child (all of it prepared before the clone).
 pub struct Setup<'a> {
     pub spec: &'a Spec,
     pub rootfs: &'a Path,
     pub placement: &'a Placement,
+    /// The host's cgroup mounts, for the container's view of its cgroups.
+    pub cgroup_mounts: &'a CgroupMounts,
     /// Whether `clone3` put the process into its cgroup already.
     pub cloned_into_cgroup: bool,
     /// Namespaces to join by path (`setns`), with their types.
@@ -70,6 +72,11 @@ fn prepare(ctx: &Setup<'_>, sync: &mut ChildEnd) -> anyhow::Result<()> {
     let syscall = libcontainer::syscall::syscall::create_syscall();
 
     ctx.placement.enter_self(ctx.cloned_into_cgroup)?;
+    let cgroups = CgroupView {
+        mounts: ctx.cgroup_mounts,
+        own: std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?,
+        namespaced: ctx.new_cgroup_ns,
+    };
     for (kind, fd) in ctx.join {
         syscall
             .set_ns(fd.as_raw_fd(), *kind)
@@ -102,19 +109,15 @@ fn prepare(ctx: &Setup<'_>, sync: &mut ChildEnd) -> anyhow::Result<()> {
             .context("set no_new_privs")?;
     }
 
-    let rootfs = RootFS::new();
-    rootfs
-        .prepare_rootfs(spec, ctx.rootfs, false, ctx.new_cgroup_ns)
-        .context("prepare the root filesystem")?;
+    let prepared =
+        rootfs::prepare(spec, ctx.rootfs, &cgroups).context("prepare the root filesystem")?;
     sync.devices_made()?;
     if ctx.new_mount_ns {
         syscall.pivot_rootfs(ctx.rootfs).context("pivot_root")?;
     } else {
         syscall.chroot(ctx.rootfs).context("chroot")?;
     }
-    rootfs
-        .adjust_root_mount_propagation(linux)
-        .context("root mount propagation")?;
+    prepared.finish()?;
     reopen_dev_null()?;
     for (key, value) in linux.sysctl().iter().flatten() {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
@@ -309,7 +312,9 @@ fn close_other_fds_on_exec() -> anyhow::Result<()> {
 }
 
 /// The process's environment becomes the spec's, plus `HOME` from the container's
-/// passwd when the spec has none.
+/// /etc/passwd (read as a file, as runc does: glibc's NSS would load modules the
+/// image names, inside the container, in this privileged process) when the spec has
+/// none.
 fn set_environment(env: &[String], uid: u32) -> anyhow::Result<()> {
     // SAFETY: this process is single-threaded (a fresh clone of a single-threaded
     // launcher), so nothing reads the environment concurrently.
@@ -324,9 +329,10 @@ fn set_environment(env: &[String], uid: u32) -> anyhow::Result<()> {
         // SAFETY: single-threaded, as above.
         unsafe { std::env::set_var(key, value) };
     }
-    if !has_home && let Some(home) = libcontainer::utils::get_user_home(uid) {
+    if !has_home {
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
         // SAFETY: single-threaded, as above.
-        unsafe { std::env::set_var("HOME", home) };
+        unsafe { std::env::set_var("HOME", berth_runtime::home_dir(&passwd, uid)) };
     }
     Ok(())
 }

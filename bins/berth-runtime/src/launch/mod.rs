@@ -11,16 +11,21 @@
 //!   applied while the child sets itself up;
 //! - clones the container's init straight into its new namespaces with `clone3`;
 //! - loads a seccomp program compiled once per profile: see [`seccomp`];
-//! - runs the init's steps with libcontainer's root filesystem, console, capability and
-//!   start-socket code, in runc's order: see [`child`];
+//! - builds the root filesystem itself (see [`rootfs`]) and runs the init's other steps
+//!   with libcontainer's console, capability and start-socket code, in runc's order:
+//!   see [`child`];
 //! - writes libcontainer's state and config, so `start`, `kill`, `exec`, `ps`, `pause`
 //!   and `delete` work on the container exactly as on one libcontainer created.
 //!
 //! Specs with features it does not handle (user or time namespaces, hooks, seccomp
 //! notify, Intel RDT, network devices, scheduling or I/O priorities, AppArmor, memory
-//! policies, personalities, a rootless caller) go through libcontainer's builder.
+//! policies, personalities, a rootless caller, a mount label, shared rootfs
+//! propagation, id-mapped mounts or recursive mount attributes) go through
+//! libcontainer's builder.
 
 mod child;
+mod mount_options;
+mod rootfs;
 mod seccomp;
 mod sync;
 
@@ -37,7 +42,7 @@ use libcontainer::oci_spec::runtime::{LinuxNamespaceType, Spec};
 use nix::sched::CloneFlags;
 
 use self::seccomp::Program;
-use berth_runtime::cgroupfs::CgroupDirs;
+use berth_runtime::cgroupfs::{CgroupDirs, CgroupMounts};
 
 /// The state root's directory of compiled seccomp programs.
 const SECCOMP_CACHE: &str = ".seccomp";
@@ -97,6 +102,25 @@ pub fn unsupported(spec: &Spec, console_socket: bool) -> Option<&'static str> {
         )
     }) {
         return Some("user or time namespace");
+    }
+    if linux.mount_label().is_some() {
+        return Some("a mount label");
+    }
+    if matches!(
+        linux.rootfs_propagation().as_deref(),
+        Some("shared") | Some("rshared")
+    ) {
+        return Some("shared rootfs propagation");
+    }
+    for mount in spec.mounts().iter().flatten() {
+        if mount.uid_mappings().is_some() || mount.gid_mappings().is_some() {
+            return Some("an id-mapped mount");
+        }
+        if mount_options::MountOptions::parse(mount.options().as_deref().unwrap_or_default())
+            .is_err()
+        {
+            return Some("mount options");
+        }
     }
     if let Some(profile) = linux.seccomp() {
         return seccomp::unsupported(profile);
@@ -167,7 +191,8 @@ impl Launch {
                 .context("set non-dumpable")?;
         }
         let cgroups_path = libcontainer::utils::get_cgroup_path(linux.cgroups_path(), id);
-        let dirs = self.cgroup.insert(CgroupDirs::locate(&cgroups_path)?);
+        let cgroup_mounts = CgroupMounts::read()?;
+        let dirs = self.cgroup.insert(cgroup_mounts.dirs(&cgroups_path)?);
         let placement = dirs.create()?;
         let program = linux
             .seccomp()
@@ -184,6 +209,7 @@ impl Launch {
                 spec,
                 rootfs: &rootfs,
                 placement: &placement,
+                cgroup_mounts: &cgroup_mounts,
                 cloned_into_cgroup,
                 join: &namespaces.join,
                 new_cgroup_ns: namespaces.new_cgroup,
