@@ -41,27 +41,43 @@ fn cgroup_hierarchies_show_only_the_containers_own_cgroup() {
         ls /sys/fs/cgroup/; \
         find /sys/fs/cgroup/systemd/ /sys/fs/cgroup/memory/ -mindepth 1 -type d | wc -l; \
         grep -qx 1 /sys/fs/cgroup/systemd/cgroup.procs && echo pid1-here";
-    let (code, out, err) = run(
-        &d,
-        &["run", "--rm", "-m", "64m", "busybox", "sh", "-c", script],
-    );
-    assert_eq!(code, Some(0), "{err}");
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.first(), Some(&"67108864"), "{out}");
-    for hierarchy in ["cpu", "memory", "pids", "systemd"] {
-        assert!(lines.contains(&hierarchy), "{hierarchy} missing: {out}");
+    // Docker's v1 default binds the host's directories; with a cgroup namespace each
+    // hierarchy is mounted anew, rooted at the container's cgroup.
+    for cgroupns in ["host", "private"] {
+        let args = [
+            "run",
+            "--rm",
+            "--cgroupns",
+            cgroupns,
+            "-m",
+            "64m",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ];
+        let (code, out, err) = run(&d, &args);
+        assert_eq!(code, Some(0), "{cgroupns}: {err}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.first(), Some(&"67108864"), "{cgroupns}: {out}");
+        for hierarchy in ["cpu", "memory", "pids", "systemd"] {
+            assert!(
+                lines.contains(&hierarchy),
+                "{cgroupns}: no {hierarchy}: {out}"
+            );
+        }
+        let n = lines.len();
+        assert_eq!(
+            lines[n - 2],
+            "0",
+            "{cgroupns}: no cgroups below its own: {out}"
+        );
+        assert_eq!(
+            lines[n - 1],
+            "pid1-here",
+            "{cgroupns}: its init is in it: {out}"
+        );
     }
-    let n = lines.len();
-    assert_eq!(
-        lines[n - 2],
-        "0",
-        "no cgroups below the container's own: {out}"
-    );
-    assert_eq!(
-        lines[n - 1],
-        "pid1-here",
-        "the container's init is in it: {out}"
-    );
 }
 
 /// A mount destination that is a symlink in the image resolves inside the container's
@@ -228,6 +244,25 @@ fn lifecycle_leaves_nothing_behind() {
     assert_eq!(
         d.docker_ok(&["exec", "web", "cat", "/etc/hostname"]).trim(),
         &id[..12]
+    );
+    // HOME as runc sets it: from the image's passwd for the process's user, unless given.
+    let home = "echo $HOME";
+    assert_eq!(d.docker_ok(&["exec", "web", "sh", "-c", home]), "/root\n");
+    assert_eq!(
+        d.docker_ok(&["exec", "-u", "nobody", "web", "sh", "-c", home]),
+        "/nonexistent\n"
+    );
+    assert_eq!(
+        d.docker_ok(&["exec", "-e", "HOME=/h", "web", "sh", "-c", home]),
+        "/h\n"
+    );
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "-u", "nobody", "busybox", "sh", "-c", home]),
+        "/nonexistent\n"
+    );
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "-u", "4242", "busybox", "sh", "-c", home]),
+        "/\n"
     );
     // A name in use, a missing image, a bad command.
     let (code, _, err) = run(&d, &["run", "--name", "web", "busybox", "true"]);

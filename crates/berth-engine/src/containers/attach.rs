@@ -429,15 +429,14 @@ impl ContainerService {
             env.retain(|e| e.split('=').next() != Some(key));
             env.push(entry.clone());
         }
-        process["env"] = serde_json::json!(env);
         if let Some(dir) = config.working_dir.as_deref().filter(|d| !d.is_empty()) {
             process["cwd"] = serde_json::json!(dir);
         }
+        let root = c.dir.join("rootfs");
+        let passwd = rootfs::read_in_root(&root, "/etc/passwd", 16 << 20)
+            .ok()
+            .flatten();
         if let Some(user) = config.user.as_deref().filter(|u| !u.is_empty()) {
-            let root = c.dir.join("rootfs");
-            let passwd = rootfs::read_in_root(&root, "/etc/passwd", 16 << 20)
-                .ok()
-                .flatten();
             let group = rootfs::read_in_root(&root, "/etc/group", 16 << 20)
                 .ok()
                 .flatten();
@@ -451,6 +450,19 @@ impl ContainerService {
                 "additionalGids": resolved.additional_gids,
             });
         }
+        // runc sets HOME from the image's passwd when the environment has none; given
+        // here, the runtime never looks it up inside the container (libcontainer's exec
+        // would ask glibc's NSS there).
+        if !env
+            .iter()
+            .any(|e| e.strip_prefix("HOME=").is_some_and(|home| !home.is_empty()))
+        {
+            let uid = process["user"]["uid"].as_u64().unwrap_or(0) as u32;
+            let home = berth_runtime::home_dir(passwd.as_deref().unwrap_or_default(), uid);
+            env.retain(|e| !e.starts_with("HOME="));
+            env.push(format!("HOME={home}"));
+        }
+        process["env"] = serde_json::json!(env);
         if config.privileged.unwrap_or(false) {
             let last = self.facts.last_cap as usize;
             let all: Vec<&str> = berth_runtime::ALL_CAPABILITIES
