@@ -310,3 +310,105 @@ fn exec_and_ps_reach_a_running_container() {
     wait_for("the container to exit", || reap(pid));
     fx.ok(&["delete", &fx.id]);
 }
+
+/// The launcher's own root filesystem: missing destinations are made inside the root,
+/// a destination symlink resolves inside it, read-only binds, device nodes with their
+/// mode and owner, nothing but lxcfs' files mounted under /proc, and a mount option
+/// only libcontainer implements (`rro`) still works through libcontainer's builder.
+#[test]
+fn root_filesystem_mounts_devices_and_refusals() {
+    if !can_run("root_filesystem_mounts_devices_and_refusals") {
+        return;
+    }
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::write(shared.path().join("marker"), "from the host\n").unwrap();
+    let host_escape = format!("/tmp/brt-escape-{}", std::process::id());
+    let script = format!(
+        "cat /a/b/c/marker; touch /a/b/c/x 2>/dev/null; echo write=$?; \
+         cat {host_escape}/marker; \
+         stat -c '%a %u %g %t %T %F' /dev/sub/node; \
+         readlink /dev/ptmx"
+    );
+    let fx = Fixture::new("rootfs", &["sh", "-c", &script]);
+    std::os::unix::fs::symlink(
+        format!("../../../../..{host_escape}"),
+        fx.rootfs().join("link"),
+    )
+    .unwrap();
+    let config_path = fx.bundle().join("config.json");
+    let edit = |change: &dyn Fn(&mut Value)| {
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+        change(&mut config);
+        std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    };
+    let source = shared.path().to_str().unwrap().to_string();
+    edit(&|config| {
+        let mounts = config["mounts"].as_array_mut().unwrap();
+        for dest in ["/a/b/c", "/link"] {
+            mounts.push(serde_json::json!({
+                "destination": dest, "type": "bind", "source": source,
+                "options": ["rbind", "ro", "rprivate"],
+            }));
+        }
+        config["linux"]["devices"] = serde_json::json!([{
+            "path": "/dev/sub/node", "type": "c", "major": 1, "minor": 3,
+            "fileMode": 0o600, "uid": 1, "gid": 2,
+        }]);
+    });
+    let out = fx.runtime(&["run", "--bundle"], &[fx.bundle(), Path::new(&fx.id)]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "from the host\nwrite=1\nfrom the host\n600 1 2 1 3 character special file\npts/ptmx\n",
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !Path::new(&host_escape).exists(),
+        "the symlinked destination reached the host's {host_escape}"
+    );
+    assert!(
+        fx.rootfs().join(&host_escape[1..]).is_dir(),
+        "made inside the root"
+    );
+    assert_eq!(fx.mounts(), Vec::<String>::new());
+
+    // Under /proc only the files lxcfs emulates may be covered.
+    edit(&|config| {
+        config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "destination": "/proc/sys", "type": "bind", "source": source,
+                "options": ["rbind"],
+            }));
+    });
+    let out = fx.runtime(&["run", "--bundle"], &[fx.bundle(), Path::new(&fx.id)]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("/proc/sys cannot be mounted because it is inside /proc"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fx.cgroup_dirs(), Vec::<PathBuf>::new());
+    assert_eq!(fx.mounts(), Vec::<String>::new());
+
+    // A recursive attribute: libcontainer's builder takes the spec, and it still runs.
+    edit(&|config| {
+        let mounts = config["mounts"].as_array_mut().unwrap();
+        mounts.pop();
+        mounts.push(serde_json::json!({
+            "destination": "/r", "type": "bind", "source": source,
+            "options": ["rbind", "rro"],
+        }));
+        config["process"]["args"] = serde_json::json!(["cat", "/r/marker"]);
+    });
+    let out = fx.runtime(&["run", "--bundle"], &[fx.bundle(), Path::new(&fx.id)]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "from the host\n",
+        "{}",
+        stderr(&out)
+    );
+}

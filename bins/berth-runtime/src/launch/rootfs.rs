@@ -95,6 +95,7 @@ pub fn prepare(spec: &Spec, rootfs: &Path, cgroups: &CgroupView<'_>) -> anyhow::
     .with_context(|| format!("open {}", rootfs.display()))?;
     let mut builder = Builder {
         root,
+        rootfs: rootfs.to_path_buf(),
         cgroups,
         dev_readonly: None,
     };
@@ -171,6 +172,8 @@ fn c_string(data: &str) -> anyhow::Result<CString> {
 
 struct Builder<'a> {
     root: OwnedFd,
+    /// The root's path on the host (canonical), to place a relative symlink's target.
+    rootfs: PathBuf,
     cgroups: &'a CgroupView<'a>,
     dev_readonly: Option<MountFlags>,
 }
@@ -453,8 +456,14 @@ impl Builder<'_> {
         }
     }
 
-    /// The directory `relative`, created (mode 0755) with any missing parents.
+    /// The directory `relative`, created (mode 0755) with any missing parents. A
+    /// dangling symlink on the way is followed inside the root and its target made, as
+    /// runc does.
     fn mkdir_all(&self, relative: &Path) -> anyhow::Result<OwnedFd> {
+        self.mkdir_all_following(relative, 0)
+    }
+
+    fn mkdir_all_following(&self, relative: &Path, links: u32) -> anyhow::Result<OwnedFd> {
         match self.resolve(relative, OFlags::DIRECTORY, ResolveFlags::empty()) {
             Err(Errno::NOENT) => {}
             other => {
@@ -464,23 +473,33 @@ impl Builder<'_> {
         let (Some(parent), Some(name)) = (relative.parent(), relative.file_name()) else {
             bail!("the root is missing");
         };
-        let parent = self.mkdir_all(parent)?;
+        let parent = self.mkdir_all_following(parent, links)?;
         rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o755))
             .or_else(exists_is_fine)
             .with_context(|| format!("create /{}", relative.display()))?;
-        self.resolve(relative, OFlags::DIRECTORY, ResolveFlags::empty())
-            .with_context(|| format!("directory /{}", relative.display()))
+        match self.resolve(relative, OFlags::DIRECTORY, ResolveFlags::empty()) {
+            Err(Errno::NOENT) => {
+                let target = self.dangling_target(&parent, name.as_ref(), relative, links)?;
+                self.mkdir_all_following(&target, links + 1)
+            }
+            other => other.with_context(|| format!("directory /{}", relative.display())),
+        }
     }
 
-    /// The file `relative` (a bind target for a file), created empty if missing.
+    /// The file `relative` (a bind target for a file), created empty if missing (at a
+    /// dangling symlink's target, inside the root).
     fn create_file(&self, relative: &Path) -> anyhow::Result<OwnedFd> {
+        self.create_file_following(relative, 0)
+    }
+
+    fn create_file_following(&self, relative: &Path, links: u32) -> anyhow::Result<OwnedFd> {
         if let Ok(fd) = self.resolve(relative, OFlags::empty(), ResolveFlags::empty()) {
             return Ok(fd);
         }
         let (Some(parent), Some(name)) = (relative.parent(), relative.file_name()) else {
             bail!("a file cannot be bound onto the root");
         };
-        let parent = self.mkdir_all(parent)?;
+        let parent = self.mkdir_all_following(parent, links)?;
         match rustix::fs::openat(
             &parent,
             name,
@@ -492,8 +511,42 @@ impl Builder<'_> {
                 return Err(err).with_context(|| format!("create /{}", relative.display()));
             }
         }
-        self.resolve(relative, OFlags::empty(), ResolveFlags::empty())
-            .with_context(|| format!("file /{}", relative.display()))
+        match self.resolve(relative, OFlags::empty(), ResolveFlags::empty()) {
+            Err(Errno::NOENT) => {
+                let target = self.dangling_target(&parent, name.as_ref(), relative, links)?;
+                self.create_file_following(&target, links + 1)
+            }
+            other => other.with_context(|| format!("file /{}", relative.display())),
+        }
+    }
+
+    /// Where the dangling symlink `name` in `parent` points, as a path inside the root:
+    /// an absolute target from the root, a relative one from the directory the parent
+    /// really is (its own path may have gone through symlinks).
+    fn dangling_target(
+        &self,
+        parent: &OwnedFd,
+        name: &Path,
+        relative: &Path,
+        links: u32,
+    ) -> anyhow::Result<PathBuf> {
+        const MAX_LINKS: u32 = 40;
+        let target = rustix::fs::readlinkat(parent, name, Vec::new())
+            .map_err(|_| anyhow!("/{}: no such file or directory", relative.display()))?;
+        if links >= MAX_LINKS {
+            bail!("/{}: too many levels of symbolic links", relative.display());
+        }
+        let target: PathBuf =
+            <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(target.into_bytes())
+                .into();
+        if target.is_absolute() {
+            return Ok(clean(&target));
+        }
+        let real = std::fs::read_link(fd_path(parent)).context("the directory's path")?;
+        let inside = real
+            .strip_prefix(&self.rootfs)
+            .map_err(|_| anyhow!("/{} left the root", relative.display()))?;
+        Ok(clean(&inside.join(target)))
     }
 }
 

@@ -34,7 +34,11 @@ impl ContainerService {
             }
             Status::Created | Status::Exited => {}
         }
-        c.update(|r| r.manually_stopped = false)?;
+        // Only a change is saved: a new container's first start writes (and syncs) its
+        // record once, when it runs.
+        if c.record().manually_stopped {
+            c.update(|r| r.manually_stopped = false)?;
+        }
         self.start_locked(&c).await
     }
 
