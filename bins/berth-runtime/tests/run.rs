@@ -411,4 +411,18 @@ fn root_filesystem_mounts_devices_and_refusals() {
         "{}",
         stderr(&out)
     );
+
+    // Never in the host's mount namespace.
+    edit(&|config| {
+        let namespaces = config["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|ns| ns["type"] != "mount");
+    });
+    let out = fx.runtime(&["run", "--bundle"], &[fx.bundle(), Path::new(&fx.id)]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("the container needs a mount namespace"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fx.mounts(), Vec::<String>::new());
 }

@@ -76,6 +76,7 @@ pub fn create(root: &Path, args: &Create, detach: bool) -> anyhow::Result<Contai
     let builder = ContainerBuilder::new(args.id.clone(), SyscallType::default()).validate_id()?;
     let spec = Spec::load(bundle.join("config.json"))
         .with_context(|| format!("load {}/config.json", bundle.display()))?;
+    crate::launch::validate(&spec)?;
     match crate::launch::unsupported(&spec, args.console_socket.is_some()) {
         None => {
             let request = crate::launch::Request {

@@ -39,8 +39,6 @@ pub struct Setup<'a> {
     /// Whether to make a new cgroup namespace (after entering the cgroup, so the
     /// container's cgroup is its root).
     pub new_cgroup_ns: bool,
-    /// Whether the mount namespace is new (`pivot_root`) or the host's (`chroot`).
-    pub new_mount_ns: bool,
     /// Whether the UTS namespace is new, so the hostname is ours to set.
     pub new_uts_ns: bool,
     pub seccomp: Option<&'a Program>,
@@ -112,11 +110,7 @@ fn prepare(ctx: &Setup<'_>, sync: &mut ChildEnd) -> anyhow::Result<()> {
     let prepared =
         rootfs::prepare(spec, ctx.rootfs, &cgroups).context("prepare the root filesystem")?;
     sync.devices_made()?;
-    if ctx.new_mount_ns {
-        syscall.pivot_rootfs(ctx.rootfs).context("pivot_root")?;
-    } else {
-        syscall.chroot(ctx.rootfs).context("chroot")?;
-    }
+    syscall.pivot_rootfs(ctx.rootfs).context("pivot_root")?;
     prepared.finish()?;
     reopen_dev_null()?;
     for (key, value) in linux.sysctl().iter().flatten() {

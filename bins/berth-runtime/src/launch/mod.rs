@@ -19,9 +19,9 @@
 //!
 //! Specs with features it does not handle (user or time namespaces, hooks, seccomp
 //! notify, Intel RDT, network devices, scheduling or I/O priorities, AppArmor, memory
-//! policies, personalities, a rootless caller, a mount label, shared rootfs
-//! propagation, id-mapped mounts or recursive mount attributes) go through
-//! libcontainer's builder.
+//! policies, personalities, a rootless caller, a joined mount namespace, a mount label,
+//! shared rootfs propagation, id-mapped mounts or recursive mount attributes) go
+//! through libcontainer's builder.
 
 mod child;
 mod mount_options;
@@ -95,6 +95,14 @@ pub fn unsupported(spec: &Spec, console_socket: bool) -> Option<&'static str> {
     {
         return Some("linux attributes");
     }
+    if linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|ns| ns.typ() == LinuxNamespaceType::Mount && ns.path().is_some())
+    {
+        return Some("a joined mount namespace");
+    }
     if linux.namespaces().iter().flatten().any(|ns| {
         matches!(
             ns.typ(),
@@ -126,6 +134,24 @@ pub fn unsupported(spec: &Spec, console_socket: bool) -> Option<&'static str> {
         return seccomp::unsupported(profile);
     }
     None
+}
+
+/// Refuses a spec whose root filesystem would be built in the host's own mount
+/// namespace (both the launcher and libcontainer's builder would turn the host's mounts
+/// into slaves and mount the container's filesystems on the host); runc refuses such
+/// specs too.
+pub fn validate(spec: &Spec) -> anyhow::Result<()> {
+    let has_mount_ns = spec.linux().as_ref().is_some_and(|linux| {
+        linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|ns| ns.typ() == LinuxNamespaceType::Mount)
+    });
+    if !has_mount_ns {
+        bail!("the container needs a mount namespace: its root filesystem is built there");
+    }
+    Ok(())
 }
 
 /// Creates the container; its process waits for `start`.
@@ -213,7 +239,6 @@ impl Launch {
                 cloned_into_cgroup,
                 join: &namespaces.join,
                 new_cgroup_ns: namespaces.new_cgroup,
-                new_mount_ns: namespaces.creates(LinuxNamespaceType::Mount),
                 new_uts_ns: namespaces.creates(LinuxNamespaceType::Uts),
                 seccomp: program.as_ref(),
                 console_socket: console.as_ref(),
