@@ -1,8 +1,8 @@
 //! The container's first process, from its birth in the new namespaces to `execve`.
 //!
-//! It runs in the launcher's forked copy, single-threaded, so it may allocate and use
-//! libcontainer's building blocks (root filesystem, console, capabilities, the start
-//! socket). The order of the steps is runc's: cgroups and namespaces, the root
+//! It runs in the launcher's forked copy, single-threaded, so it may allocate, build
+//! the root filesystem (see [`super::rootfs`]) and use libcontainer's building blocks
+//! (console, capabilities, the start socket). The order of the steps is runc's: cgroups and namespaces, the root
 //! filesystem and `pivot_root`, the /proc and /sys protections, the user, seccomp, then
 //! the capabilities; it reports ready and waits for `start` before it runs the payload.
 
