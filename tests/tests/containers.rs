@@ -345,6 +345,11 @@ fn lifecycle_leaves_nothing_behind() {
     assert_eq!(actions.first(), Some(&"create"));
     assert_eq!(actions.last(), Some(&"destroy"));
     d.assert_no_leaks(&[&id]);
+    // A removed container's directory is deleted after the removal answers.
+    let dirs = d.data_root().join("containers");
+    wait_for("removed containers' directories", || {
+        std::fs::read_dir(&dirs).unwrap().next().is_none()
+    });
 }
 
 #[test]
@@ -419,12 +424,21 @@ fn containers_survive_a_daemon_crash() {
     ]);
     let pid = inspect(&d, "survivor", "{{.State.Pid}}");
     d.kill();
+    // A removed container whose directory was still being deleted (or a create that
+    // died before its record): a directory without a record, deleted at start.
+    let orphan = d.data_root().join("containers").join("f".repeat(64));
+    std::fs::create_dir_all(orphan.join("upper/etc")).unwrap();
+    std::fs::write(orphan.join("upper/etc/hosts"), "x").unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     assert!(
         std::path::Path::new(&format!("/proc/{pid}")).exists(),
         "the container died with the daemon"
     );
     d.restart();
+    assert!(
+        !orphan.exists(),
+        "a directory without a record survived the start"
+    );
     assert_eq!(
         inspect(&d, "survivor", "{{.State.Status}} {{.State.Pid}}"),
         format!("running {pid}")
@@ -607,10 +621,10 @@ fn health_logs_namespaces_and_limits() {
     let logs = d.docker_ok(&["logs", "chatty"]);
     assert!(logs.ends_with("line199\n"), "{logs}");
     assert!(!logs.starts_with("line0\n"), "rotation kept everything");
-    let files = std::fs::read_dir(d.data_root().join("containers"))
+    let chatty = inspect(&d, "chatty", "{{.Id}}");
+    let files = std::fs::read_dir(d.data_root().join("containers").join(chatty))
         .unwrap()
         .flatten()
-        .flat_map(|c| std::fs::read_dir(c.path()).unwrap().flatten())
         .filter(|f| f.file_name().to_string_lossy().contains("-json.log"))
         .count();
     assert_eq!(files, 2, "max-file=2");

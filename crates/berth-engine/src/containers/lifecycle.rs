@@ -462,7 +462,12 @@ impl ContainerService {
         let record = c.record();
         let _ = std::fs::remove_dir_all(c.state_dir.path());
         let _ = std::fs::remove_dir_all(self.paths.runtime_root.join(&c.id));
-        std::fs::remove_dir_all(&c.dir)
+        // The record goes first: from here the container is gone, for this daemon and
+        // for the next one (which deletes a container directory without a record). The
+        // rest of the directory (the writable layer, the log) is deleted in the
+        // background, so the removal (and `run --rm`) does not wait for the filesystem.
+        let record_file = c.dir.join(super::RECORD_FILE);
+        std::fs::remove_file(&record_file)
             .or_else(|e| {
                 if e.kind() == std::io::ErrorKind::NotFound {
                     Ok(())
@@ -470,7 +475,15 @@ impl ContainerService {
                     Err(e)
                 }
             })
-            .map_err(|e| EngineError::internal(format!("remove {}: {e}", c.dir.display())))?;
+            .map_err(|e| EngineError::internal(format!("remove {}: {e}", record_file.display())))?;
+        let dir = c.dir.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(err) = std::fs::remove_dir_all(&dir)
+                && err.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(dir = %dir.display(), "delete a removed container's directory: {err}");
+            }
+        });
         self.containers
             .write()
             .expect("containers lock")

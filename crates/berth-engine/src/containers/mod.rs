@@ -93,6 +93,9 @@ pub struct Container {
     state_dir: StateDir,
 }
 
+/// The container's record in its directory: dockerd's name for it.
+pub(crate) const RECORD_FILE: &str = "config.v2.json";
+
 impl Container {
     fn new(record: ContainerRecord, paths: &ContainerPaths) -> Container {
         let running = record.state.status.is_live();
@@ -123,7 +126,7 @@ impl Container {
         let mut record = self.record.lock().expect("container record lock");
         let out = change(&mut record);
         record
-            .save(&self.dir.join("config.v2.json"))
+            .save(&self.dir.join(RECORD_FILE))
             .map_err(|e| EngineError::internal(format!("save container {}: {e}", self.id)))?;
         Ok(out)
     }
@@ -182,14 +185,15 @@ impl ContainerService {
         let mut containers = HashMap::new();
         if let Ok(entries) = std::fs::read_dir(&paths.data) {
             for entry in entries.flatten() {
-                let file = entry.path().join("config.v2.json");
+                let file = entry.path().join(RECORD_FILE);
                 match ContainerRecord::load(&file) {
                     Ok(record) => {
                         let container = Container::new(record, &paths);
                         containers.insert(container.id.clone(), Arc::new(container));
                     }
                     Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                        // A create that died before its record was written.
+                        // A create that died before its record was written, or a
+                        // removed container whose directory was still being deleted.
                         let _ = std::fs::remove_dir_all(entry.path());
                     }
                     Err(err) => tracing::warn!(path = %file.display(), "skip container: {err}"),
