@@ -270,15 +270,13 @@ fn create_cpuset(dir: &Path) -> Result<()> {
 pub struct CgroupMounts {
     /// (controller, mount point) for each v1 controller libcgroups manages.
     pub v1: Vec<(String, PathBuf)>,
-    /// (`name=…`, mount point) for each named v1 hierarchy (systemd's): joined too on
-    /// a v1 host, as runc does, so the container sees only its own part of it.
-    pub named: Vec<(String, PathBuf)>,
     /// The cgroup2 mount point, if any.
     pub unified: Option<PathBuf>,
     /// The cgroup2 mount's root within the hierarchy (`/` unless the host is itself
     /// a container).
     pub unified_root: String,
-    /// Every v1 hierarchy, as mounted.
+    /// Every v1 hierarchy, as mounted. The named ones (systemd's) are joined too on a
+    /// v1 host, as runc does, so the container sees only its own part of them.
     pub hierarchies: Vec<Hierarchy>,
 }
 
@@ -288,7 +286,7 @@ pub struct Hierarchy {
     pub mount_point: PathBuf,
     /// The mount's root within the hierarchy.
     pub root: String,
-    /// Its controllers, and `name=…` for a named one, in the mount options' order.
+    /// Its controllers, and `name=…` for a named one, sorted.
     pub subsystems: Vec<String>,
 }
 
@@ -314,11 +312,18 @@ impl CgroupMounts {
             let dir = root.join(&relative);
             Ok(CgroupDirs::V2 { root, dir })
         } else {
+            let named = self.hierarchies.iter().flat_map(|h| {
+                h.subsystems
+                    .iter()
+                    .filter(|s| s.starts_with("name="))
+                    .map(|s| (s.clone(), h.mount_point.clone()))
+            });
             Ok(CgroupDirs::V1(
                 self.v1
                     .iter()
-                    .chain(&self.named)
-                    .map(|(c, mount)| (c.clone(), mount.join(&relative)))
+                    .cloned()
+                    .chain(named)
+                    .map(|(c, mount)| (c, mount.join(&relative)))
                     .collect(),
             ))
         }
@@ -354,11 +359,7 @@ impl CgroupMounts {
             }
             let mut wanted: Vec<&str> = controllers.split(',').collect();
             wanted.sort_unstable();
-            let Some(hierarchy) = self.hierarchies.iter().find(|h| {
-                let mut have: Vec<&str> = h.subsystems.iter().map(String::as_str).collect();
-                have.sort_unstable();
-                have == wanted
-            }) else {
+            let Some(hierarchy) = self.hierarchies.iter().find(|h| h.subsystems == wanted) else {
                 continue;
             };
             let (Some(dir), Some(name)) = (
@@ -407,6 +408,7 @@ impl CgroupMounts {
                     for option in options.unwrap_or_default().split(',') {
                         if V1_CONTROLLERS.contains(&option)
                             || OTHER_V1_CONTROLLERS.contains(&option)
+                            || option.starts_with("name=")
                         {
                             subsystems.push(option.to_string());
                         }
@@ -415,13 +417,8 @@ impl CgroupMounts {
                         {
                             mounts.v1.push((option.to_string(), mount_point.clone()));
                         }
-                        if option.starts_with("name=") {
-                            subsystems.push(option.to_string());
-                            if !mounts.named.iter().any(|(c, _)| c == option) {
-                                mounts.named.push((option.to_string(), mount_point.clone()));
-                            }
-                        }
                     }
+                    subsystems.sort_unstable();
                     if !mounts
                         .hierarchies
                         .iter()
@@ -519,11 +516,17 @@ mod tests {
                 ("pids", "/sys/fs/cgroup/my dir"),
             ]
         );
+        let named: Vec<(&[String], &Path)> = mounts
+            .hierarchies
+            .iter()
+            .filter(|h| h.subsystems.iter().any(|s| s.starts_with("name=")))
+            .map(|h| (h.subsystems.as_slice(), h.mount_point.as_path()))
+            .collect();
         assert_eq!(
-            mounts.named,
+            named,
             [(
-                "name=systemd".to_string(),
-                PathBuf::from("/sys/fs/cgroup/systemd")
+                &["name=systemd".to_string()][..],
+                Path::new("/sys/fs/cgroup/systemd")
             )]
         );
         let unified = CgroupMounts::parse(

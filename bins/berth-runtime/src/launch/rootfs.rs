@@ -264,8 +264,8 @@ impl Builder<'_> {
     fn cgroup(&self, dest: &Path, options: &MountOptions) -> anyhow::Result<()> {
         let (mounts, own) = (self.cgroups.mounts, &self.cgroups.own);
         let flags = options.flags;
+        let target = self.mkdir_all(dest)?;
         if !mounts.is_v1() {
-            let target = self.mkdir_all(dest)?;
             match rustix::mount::mount("cgroup", fd_path(&target), "cgroup2", flags, None) {
                 Ok(()) => {}
                 Err(Errno::PERM) | Err(Errno::BUSY) => {
@@ -280,7 +280,6 @@ impl Builder<'_> {
             }
             return Ok(());
         }
-        let target = self.mkdir_all(dest)?;
         let tmpfs_flags = flags - MountFlags::RDONLY;
         let mode = c_string("mode=755")?;
         rustix::mount::mount(
@@ -338,53 +337,34 @@ impl Builder<'_> {
 
     /// The spec's device nodes and the default ones it does not replace.
     fn devices(&self, devices: &[LinuxDevice]) -> anyhow::Result<()> {
-        let defaults = DEFAULT_DEVICES
+        let mut nodes = devices
             .iter()
-            .filter(|(path, _, _)| !devices.iter().any(|d| d.path() == Path::new(path)));
+            .map(DeviceNode::of)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        nodes.extend(
+            DEFAULT_DEVICES
+                .iter()
+                .filter(|(path, _, _)| !devices.iter().any(|d| d.path() == Path::new(path)))
+                .map(|&(path, major, minor)| DeviceNode {
+                    path: Path::new(path),
+                    kind: FileType::CharacterDevice,
+                    dev: rustix::fs::makedev(major, minor),
+                    mode: 0o666,
+                    uid: None,
+                    gid: None,
+                }),
+        );
         let old_umask = rustix::process::umask(Mode::empty());
-        let result = devices
-            .iter()
-            .map(|d| {
-                let kind = match d.typ() {
-                    LinuxDeviceType::C | LinuxDeviceType::U => FileType::CharacterDevice,
-                    LinuxDeviceType::B => FileType::BlockDevice,
-                    LinuxDeviceType::P => FileType::Fifo,
-                    LinuxDeviceType::A => bail!("device {} has no type", d.path().display()),
-                };
-                let numbers = (d.major() as u32, d.minor() as u32);
-                let owner = (d.uid(), d.gid());
-                Ok((d.path().as_path(), kind, numbers, d.file_mode(), owner))
-            })
-            .chain(defaults.map(|(path, major, minor)| {
-                Ok((
-                    Path::new(*path),
-                    FileType::CharacterDevice,
-                    (*major, *minor),
-                    None,
-                    (None, None),
-                ))
-            }))
-            .try_for_each(|device| {
-                let (path, kind, (major, minor), mode, (uid, gid)) = device?;
-                self.device(path, kind, major, minor, mode.unwrap_or(0o666), uid, gid)
-                    .with_context(|| format!("create device {}", path.display()))
-            });
+        let result = nodes.iter().try_for_each(|node| {
+            self.device(node)
+                .with_context(|| format!("create device {}", node.path.display()))
+        });
         rustix::process::umask(old_umask);
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn device(
-        &self,
-        path: &Path,
-        kind: FileType,
-        major: u32,
-        minor: u32,
-        mode: u32,
-        uid: Option<u32>,
-        gid: Option<u32>,
-    ) -> anyhow::Result<()> {
-        let relative = clean(path);
+    fn device(&self, node: &DeviceNode<'_>) -> anyhow::Result<()> {
+        let relative = clean(node.path);
         if !relative.starts_with("dev") || relative == Path::new("dev") {
             bail!("not a path under /dev");
         }
@@ -392,12 +372,11 @@ impl Builder<'_> {
             bail!("not a device path");
         };
         let dir = self.mkdir_all(parent)?;
-        let dev = rustix::fs::makedev(major, minor);
-        rustix::fs::mknodat(&dir, name, kind, Mode::from_raw_mode(mode & 0o7777), dev)
-            .or_else(exists_is_fine)?;
-        if uid.is_some() || gid.is_some() {
-            let uid = uid.map(rustix::fs::Uid::from_raw);
-            let gid = gid.map(rustix::fs::Gid::from_raw);
+        let mode = Mode::from_raw_mode(node.mode & 0o7777);
+        rustix::fs::mknodat(&dir, name, node.kind, mode, node.dev).or_else(exists_is_fine)?;
+        if node.uid.is_some() || node.gid.is_some() {
+            let uid = node.uid.map(rustix::fs::Uid::from_raw);
+            let gid = node.gid.map(rustix::fs::Gid::from_raw);
             rustix::fs::chownat(&dir, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)?;
         }
         Ok(())
@@ -547,6 +526,36 @@ impl Builder<'_> {
             .strip_prefix(&self.rootfs)
             .map_err(|_| anyhow!("/{} left the root", relative.display()))?;
         Ok(clean(&inside.join(target)))
+    }
+}
+
+/// A device node to make: the spec's, or one of the defaults.
+struct DeviceNode<'a> {
+    path: &'a Path,
+    kind: FileType,
+    dev: rustix::fs::Dev,
+    /// Permission bits (0666 when the spec gives none).
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+}
+
+impl DeviceNode<'_> {
+    fn of(device: &LinuxDevice) -> anyhow::Result<DeviceNode<'_>> {
+        let kind = match device.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => FileType::CharacterDevice,
+            LinuxDeviceType::B => FileType::BlockDevice,
+            LinuxDeviceType::P => FileType::Fifo,
+            LinuxDeviceType::A => bail!("device {} has no type", device.path().display()),
+        };
+        Ok(DeviceNode {
+            path: device.path(),
+            kind,
+            dev: rustix::fs::makedev(device.major() as u32, device.minor() as u32),
+            mode: device.file_mode().unwrap_or(0o666),
+            uid: device.uid(),
+            gid: device.gid(),
+        })
     }
 }
 

@@ -433,16 +433,24 @@ impl ContainerService {
             process["cwd"] = serde_json::json!(dir);
         }
         let root = c.dir.join("rootfs");
-        let passwd = rootfs::read_in_root(&root, "/etc/passwd", 16 << 20)
-            .ok()
-            .flatten();
+        // Read only when a user is resolved or HOME is missing, and then once.
+        let passwd = std::cell::OnceCell::new();
+        let passwd = || {
+            passwd
+                .get_or_init(|| {
+                    rootfs::read_in_root(&root, "/etc/passwd", 16 << 20)
+                        .ok()
+                        .flatten()
+                })
+                .as_deref()
+        };
         if let Some(user) = config.user.as_deref().filter(|u| !u.is_empty()) {
             let group = rootfs::read_in_root(&root, "/etc/group", 16 << 20)
                 .ok()
                 .flatten();
             let group_add = c.record().host_config.group_add.unwrap_or_default();
             let resolved =
-                berth_runtime::resolve_user(user, &group_add, passwd.as_deref(), group.as_deref())
+                berth_runtime::resolve_user(user, &group_add, passwd(), group.as_deref())
                     .map_err(|e| EngineError::invalid(e.to_string()))?;
             process["user"] = serde_json::json!({
                 "uid": resolved.uid,
@@ -458,7 +466,7 @@ impl ContainerService {
             .any(|e| e.strip_prefix("HOME=").is_some_and(|home| !home.is_empty()))
         {
             let uid = process["user"]["uid"].as_u64().unwrap_or(0) as u32;
-            let home = berth_runtime::home_dir(passwd.as_deref().unwrap_or_default(), uid);
+            let home = berth_runtime::home_dir(passwd().unwrap_or_default(), uid);
             env.retain(|e| !e.starts_with("HOME="));
             env.push(format!("HOME={home}"));
         }
